@@ -1,0 +1,108 @@
+//! The delete function: `DELETE /api/v1/avatars/{avatar_id}` and
+//! `DELETE /api/v1/users/{user_id}/avatar` (contract, "Delete").
+//!
+//! The row is soft-deleted at once (it disappears from every read, and the
+//! previous avatar becomes current), then an AvatarDeleteEvent goes to the
+//! delete queue for the purge function. If that send fails the delete still
+//! stands and answers 204: the purge sweep finds soft-deleted rows whose
+//! objects remain, so nothing is left behind.
+
+use std::sync::Arc;
+
+use avatar_shared::db::AvatarRow;
+use avatar_shared::http::{parse_user_id, ActingUser, ApiError};
+use avatar_shared::queue::AvatarDeleteEvent;
+use avatar_shared::{AppState, AvatarId};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::delete;
+use axum::Router;
+
+/// The function's routes (state supplied by the caller).
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/avatars/{avatar_id}", delete(delete_avatar))
+        .route(
+            "/api/v1/users/{user_id}/avatar",
+            delete(delete_current_avatar),
+        )
+}
+
+/// `DELETE /api/v1/avatars/{avatar_id}`: 204.
+///
+/// # Errors
+/// 401/400 (`X-User-ID`), 404 (unknown or already deleted), 403 (another
+/// user's avatar), 503.
+#[tracing::instrument(skip_all, fields(avatar_id = %avatar_id, user_id = %user.0))]
+pub async fn delete_avatar(
+    State(state): State<Arc<AppState>>,
+    user: ActingUser,
+    Path(avatar_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let ActingUser(user) = user;
+    let id = AvatarId::parse(&avatar_id).ok_or(ApiError::AvatarNotFound)?;
+    let avatar = state
+        .db
+        .visible_avatar(id)
+        .await?
+        .ok_or(ApiError::AvatarNotFound)?;
+    if avatar.user_id != user {
+        return Err(ApiError::Forbidden);
+    }
+    let deleted = state
+        .db
+        .soft_delete(id, &user)
+        .await?
+        .ok_or(ApiError::AvatarNotFound)?;
+    announce(&state, &deleted).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/v1/users/{user_id}/avatar`: deletes the user's current
+/// avatar; 204.
+///
+/// # Errors
+/// 401/400 (`X-User-ID`, path user id), 403 (another user), 404 (no
+/// current avatar), 503.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn delete_current_avatar(
+    State(state): State<Arc<AppState>>,
+    user: ActingUser,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let owner = parse_user_id(&user_id)?;
+    if owner != user.0 {
+        return Err(ApiError::Forbidden);
+    }
+    let deleted = state
+        .db
+        .soft_delete_current(&owner)
+        .await?
+        .ok_or(ApiError::AvatarNotFound)?;
+    tracing::Span::current().record("avatar_id", tracing::field::display(deleted.id));
+    announce(&state, &deleted).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sends the AvatarDeleteEvent with every key known for the avatar.
+async fn announce(state: &AppState, avatar: &AvatarRow) {
+    let mut keys = vec![avatar.s3_key.clone()];
+    match state.db.variants(&[avatar.id]).await {
+        Ok(mut v) => keys.extend(
+            v.remove(&avatar.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| r.s3_key),
+        ),
+        Err(e) => tracing::warn!(error = %e, "variant keys unknown; purge lists the prefixes"),
+    }
+    keys.sort();
+    keys.dedup();
+    let event = AvatarDeleteEvent::new(avatar.id, &avatar.user_id, keys);
+    if let Err(e) = state.delete_queue.send_json(&event).await {
+        tracing::error!(avatar_id = %avatar.id, error = %e,
+            "delete event not sent; the purge sweep will remove the objects");
+    } else {
+        tracing::info!(avatar_id = %avatar.id, message_id = %event.message_id, "avatar soft-deleted");
+    }
+}

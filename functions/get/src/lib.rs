@@ -1,0 +1,226 @@
+//! The get function: `GET /api/v1/avatars/{avatar_id}` and
+//! `GET /api/v1/users/{user_id}/avatar` (contract, "Fetch the image").
+//!
+//! A request resolves the avatar row, then the variant row `(size, format)`.
+//! `If-None-Match` is answered 304 from those rows alone, without touching
+//! storage. A variant that is not stored yet is rendered from the original,
+//! stored and recorded, then served: a GET never fails because the
+//! thumbnail worker is behind.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use avatar_shared::db::AvatarRow;
+use avatar_shared::http::{if_none_match, parse_user_id, query_map, ApiError};
+use avatar_shared::renditions::render_and_store;
+use avatar_shared::{AppState, AvatarId, ImageFormat, Size, Status, Variant};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+/// `Cache-Control` of `/api/v1/avatars/{id}`: an id's bytes never change.
+pub const CACHE_IMMUTABLE: &str = "public, max-age=86400, immutable";
+/// `Cache-Control` of `/api/v1/users/{user_id}/avatar`: the current avatar
+/// changes on upload and delete, so no `immutable` (contract: one day).
+pub const CACHE_CURRENT: &str = "public, max-age=86400";
+
+/// The function's routes (state supplied by the caller).
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/avatars/{avatar_id}", get(get_avatar))
+        .route("/api/v1/users/{user_id}/avatar", get(get_current_avatar))
+}
+
+/// The parsed `size` and `format` query parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageQuery {
+    /// Default `original`.
+    pub size: Size,
+    /// Default: the stored format of the avatar.
+    pub format: Option<ImageFormat>,
+}
+
+impl ImageQuery {
+    /// Parses `size` and `format`; other parameters are ignored.
+    ///
+    /// # Errors
+    /// 400 naming the unknown value.
+    pub fn parse(query: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let size = match query.get("size") {
+            None => Size::Original,
+            Some(raw) => Size::parse(raw).ok_or_else(|| {
+                ApiError::bad_request(
+                    "Invalid size",
+                    "size must be one of 100x100, 300x300, 1200x1200, original",
+                )
+            })?,
+        };
+        let format = match query.get("format") {
+            None => None,
+            Some(raw) => Some(ImageFormat::parse(raw).ok_or_else(|| {
+                ApiError::bad_request("Invalid format", "format must be one of jpeg, png, webp")
+            })?),
+        };
+        Ok(Self { size, format })
+    }
+}
+
+/// `GET /api/v1/avatars/{avatar_id}`.
+///
+/// # Errors
+/// 400 (query), 404 (unknown, deleted, failed), 503.
+#[tracing::instrument(skip_all, fields(avatar_id = %avatar_id))]
+pub async fn get_avatar(
+    State(state): State<Arc<AppState>>,
+    Path(avatar_id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let query = ImageQuery::parse(&query_map(&uri)?)?;
+    let id = AvatarId::parse(&avatar_id).ok_or(ApiError::AvatarNotFound)?;
+    let avatar = state
+        .db
+        .visible_avatar(id)
+        .await?
+        .filter(|a| a.status != Status::Failed)
+        .ok_or(ApiError::AvatarNotFound)?;
+    serve_variant(&state, &avatar, query, &headers, CACHE_IMMUTABLE).await
+}
+
+/// `GET /api/v1/users/{user_id}/avatar`: the user's current avatar.
+///
+/// # Errors
+/// 400 (user id, query), 404 (no avatar), 503.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn get_current_avatar(
+    State(state): State<Arc<AppState>>,
+    Path(user_id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let user = parse_user_id(&user_id)?;
+    let query = ImageQuery::parse(&query_map(&uri)?)?;
+    let avatar = state
+        .db
+        .current_avatar(&user)
+        .await?
+        .ok_or(ApiError::AvatarNotFound)?;
+    serve_variant(&state, &avatar, query, &headers, CACHE_CURRENT).await
+}
+
+/// Serves one variant of `avatar` with `ETag`, `Cache-Control`,
+/// `Content-Type` and `Content-Length`, or 304.
+async fn serve_variant(
+    state: &AppState,
+    avatar: &AvatarRow,
+    query: ImageQuery,
+    headers: &HeaderMap,
+    cache_control: &'static str,
+) -> Result<Response, ApiError> {
+    let variant = Variant::new(query.size, query.format.unwrap_or(avatar.format));
+    if let Some(row) = state.db.variant(avatar.id, variant).await? {
+        if if_none_match(headers, &row.etag) {
+            return Ok(not_modified(&row.etag, cache_control));
+        }
+        if let Some(bytes) = state.storage.get(&row.s3_key).await? {
+            return Ok(image(variant.format, &row.etag, cache_control, bytes));
+        }
+        tracing::warn!(key = %row.s3_key, "recorded variant missing from storage; rendering again");
+    }
+    let stored = render_and_store(state, avatar, &[variant])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::Internal("render returned nothing".into()))?;
+    if if_none_match(headers, &stored.row.etag) {
+        return Ok(not_modified(&stored.row.etag, cache_control));
+    }
+    Ok(image(
+        variant.format,
+        &stored.row.etag,
+        cache_control,
+        stored.bytes,
+    ))
+}
+
+fn quoted(etag: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{etag}\"")).unwrap_or(HeaderValue::from_static("\"\""))
+}
+
+fn not_modified(etag: &str, cache_control: &'static str) -> Response {
+    (
+        StatusCode::NOT_MODIFIED,
+        [
+            (header::ETAG, quoted(etag)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(cache_control),
+            ),
+        ],
+    )
+        .into_response()
+}
+
+fn image(
+    format: ImageFormat,
+    etag: &str,
+    cache_control: &'static str,
+    bytes: bytes::Bytes,
+) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.mime()),
+            ),
+            (header::ETAG, quoted(etag)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(cache_control),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        Body::from(bytes),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> Result<ImageQuery, ApiError> {
+        ImageQuery::parse(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn query_defaults_and_errors() {
+        assert_eq!(
+            q(&[]).unwrap(),
+            ImageQuery {
+                size: Size::Original,
+                format: None
+            }
+        );
+        assert_eq!(
+            q(&[("size", "300x300"), ("format", "webp")]).unwrap(),
+            ImageQuery {
+                size: Size::Thumb300,
+                format: Some(ImageFormat::Webp)
+            }
+        );
+        assert!(q(&[("size", "301x301")]).is_err());
+        assert!(q(&[("format", "gif")]).is_err());
+    }
+}

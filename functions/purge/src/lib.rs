@@ -1,0 +1,179 @@
+//! The purge function: removes every stored object of deleted avatars.
+//!
+//! * From the delete queue: each AvatarDeleteEvent deletes the listed keys
+//!   and everything under the avatar's prefixes (variants rendered after the
+//!   delete included), then removes the soft-deleted row for good.
+//!   Idempotent: a redelivery finds nothing left and succeeds.
+//! * Sweep (a scheduled invocation in production, a timer locally): purges
+//!   soft-deleted rows older than `ORPHAN_GRACE_SECONDS` whose event was
+//!   lost, and deletes objects older than that which have no row at all.
+//!
+//! An event for an avatar that is *not* soft-deleted is refused (logged and
+//! acknowledged): purge never removes a live avatar's objects.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use anyhow::Context;
+use avatar_shared::events::process_batch;
+use avatar_shared::keys::{avatar_prefixes, ObjectKey, ORIGINALS_PREFIX, VARIANTS_PREFIX};
+use avatar_shared::queue::AvatarDeleteEvent;
+use avatar_shared::{AppState, AvatarId, UserId};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use serde::Serialize;
+
+/// Rows purged per sweep at most (the next sweep continues).
+pub const SWEEP_BATCH: i64 = 500;
+
+/// An invocation of the purge function: SQS batch or scheduled sweep.
+pub enum Invocation {
+    /// From the delete queue's event source mapping.
+    Queue(SqsEvent),
+    /// Anything else (an EventBridge scheduled event): run a sweep.
+    Sweep,
+}
+
+impl Invocation {
+    /// Tells the two payload kinds apart by the SQS `Records` array.
+    ///
+    /// # Errors
+    /// When `Records` is present but not an SQS event.
+    pub fn from_payload(payload: serde_json::Value) -> anyhow::Result<Self> {
+        if payload.get("Records").is_some() {
+            Ok(Self::Queue(serde_json::from_value(payload)?))
+        } else {
+            Ok(Self::Sweep)
+        }
+    }
+}
+
+/// Entry point for both invocation kinds; returns the partial batch
+/// response or the sweep report as JSON.
+///
+/// # Errors
+/// A sweep that failed (the scheduler retries it).
+pub async fn handle(
+    state: Arc<AppState>,
+    payload: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    match Invocation::from_payload(payload)? {
+        Invocation::Queue(event) => Ok(serde_json::to_value(handle_queue(state, event).await)?),
+        Invocation::Sweep => Ok(serde_json::to_value(sweep(&state).await?)?),
+    }
+}
+
+/// Handles one batch from the delete queue.
+pub async fn handle_queue(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
+    process_batch(event, |message| handle_message(state.clone(), message)).await
+}
+
+async fn handle_message(state: Arc<AppState>, message: SqsMessage) -> anyhow::Result<()> {
+    let body = message
+        .body
+        .as_deref()
+        .context("SQS message without a body")?;
+    let event: AvatarDeleteEvent =
+        serde_json::from_str(body).context("body is not an AvatarDeleteEvent")?;
+    let user = UserId::parse(&event.user_id).context("user id in the event")?;
+    purge_avatar(&state, event.avatar_id, &user, &event.s3_keys).await?;
+    Ok(())
+}
+
+/// Deletes `keys` and every object under the avatar's prefixes, then the
+/// soft-deleted row. Returns `false` (doing nothing) when the avatar is not
+/// soft-deleted.
+///
+/// # Errors
+/// Storage or database failures (retryable).
+#[tracing::instrument(skip(state, keys), fields(avatar_id = %avatar_id))]
+pub async fn purge_avatar(
+    state: &AppState,
+    avatar_id: AvatarId,
+    user_id: &UserId,
+    keys: &[String],
+) -> anyhow::Result<bool> {
+    if let Some(row) = state.db.avatar(avatar_id).await? {
+        if row.deleted_at.is_none() {
+            tracing::warn!("purge refused: the avatar is not deleted");
+            return Ok(false);
+        }
+    }
+    // Only keys of this avatar's own layout, whatever the event says.
+    let own: Vec<String> = keys
+        .iter()
+        .filter(|k| ObjectKey::parse(k).is_some_and(|o| o.avatar_id() == avatar_id))
+        .cloned()
+        .collect();
+    state.storage.delete_keys(&own).await?;
+    let listed = state
+        .storage
+        .delete_prefixes(&avatar_prefixes(user_id, avatar_id))
+        .await?;
+    state.db.hard_delete(avatar_id).await?;
+    tracing::info!(keys = own.len(), listed, "avatar purged");
+    Ok(true)
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Soft-deleted rows purged.
+    pub purged_avatars: usize,
+    /// Objects deleted that had no row.
+    pub orphan_objects: usize,
+}
+
+/// One sweep: stale soft-deleted rows, then objects without a row. Objects
+/// and rows younger than `ORPHAN_GRACE_SECONDS` are left alone so an upload
+/// or delete in flight is never raced.
+///
+/// # Errors
+/// Storage or database failures.
+pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
+    let grace = state.config.orphan_grace;
+    let mut report = SweepReport::default();
+    for row in state.db.stale_soft_deleted(grace, SWEEP_BATCH).await? {
+        if purge_avatar(
+            state,
+            row.id,
+            &row.user_id,
+            std::slice::from_ref(&row.s3_key),
+        )
+        .await?
+        {
+            report.purged_avatars += 1;
+        }
+    }
+    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(grace)?;
+    let mut candidates = Vec::new();
+    for prefix in [ORIGINALS_PREFIX, VARIANTS_PREFIX] {
+        for object in state.storage.list(prefix).await? {
+            if object.last_modified > cutoff {
+                continue;
+            }
+            if let Some(key) = ObjectKey::parse(&object.key) {
+                candidates.push((key.avatar_id(), object.key));
+            }
+        }
+    }
+    let ids: Vec<AvatarId> = candidates
+        .iter()
+        .map(|(id, _)| *id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let existing = state.db.existing_ids(&ids).await?;
+    let orphans: Vec<String> = candidates
+        .into_iter()
+        .filter(|(id, _)| !existing.contains(id))
+        .map(|(_, key)| key)
+        .collect();
+    state.storage.delete_keys(&orphans).await?;
+    report.orphan_objects = orphans.len();
+    tracing::info!(
+        purged_avatars = report.purged_avatars,
+        orphan_objects = report.orphan_objects,
+        "sweep done"
+    );
+    Ok(report)
+}

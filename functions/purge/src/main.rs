@@ -1,0 +1,14 @@
+//! The purge function binary: wiring only (see the crate's library).
+#![recursion_limit = "256"]
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    avatar_shared::telemetry::init();
+    let state = avatar_shared::AppState::from_env().await?;
+    let handler_state = state.clone();
+    avatar_shared::runtime::serve_events(state, move |payload| {
+        let state = handler_state.clone();
+        async move { avatar_purge::handle(state, payload).await }
+    })
+    .await
+}

@@ -1,0 +1,152 @@
+//! A local SQS event source mapping: what AWS Lambda's does for a function
+//! with `ReportBatchItemFailures`, in-process.
+//!
+//! Long-polls the queue for up to 10 messages, hands them to the handler as
+//! one `SqsEvent` (with `ApproximateReceiveCount` and the other system
+//! attributes), deletes the messages the handler did not list in
+//! `batchItemFailures`, and leaves the failed ones invisible until the
+//! queue's visibility timeout: SQS then redelivers them, and after the
+//! redrive policy's `maxReceiveCount` moves them to the dead-letter queue.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use tokio::sync::watch;
+
+/// Messages per batch (the SQS maximum per receive).
+pub const BATCH_SIZE: i32 = 10;
+/// Long-poll wait per receive, seconds: short, so shutdown is prompt.
+pub const WAIT_SECONDS: i32 = 1;
+
+/// One queue → handler mapping.
+#[derive(Debug, Clone)]
+pub struct EventSourceMapping {
+    /// For logs: the function name.
+    pub function: &'static str,
+    /// Client.
+    pub sqs: aws_sdk_sqs::Client,
+    /// Queue URL.
+    pub queue_url: String,
+    /// Queue ARN (the records' `eventSourceARN`).
+    pub queue_arn: String,
+}
+
+impl EventSourceMapping {
+    /// Polls until `shutdown` turns true, invoking `handler` per batch.
+    pub async fn run<F, Fut>(self, handler: F, mut shutdown: watch::Receiver<bool>)
+    where
+        F: Fn(SqsEvent) -> Fut,
+        Fut: Future<Output = SqsBatchResponse> + Send + 'static,
+    {
+        tracing::info!(function = self.function, queue = %self.queue_url, "event source mapping started");
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let received = tokio::select! {
+                r = self.receive() => r,
+                _ = shutdown.changed() => break,
+            };
+            let messages = match received {
+                Ok(m) if m.is_empty() => continue,
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(function = self.function, error = %e, "receive failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let event = self.to_event(&messages);
+            // A panicking handler fails the whole batch, as a crashed Lambda would.
+            let failed: HashSet<String> = match tokio::spawn(handler(event)).await {
+                Ok(response) => response
+                    .batch_item_failures
+                    .into_iter()
+                    .map(|f| f.item_identifier)
+                    .collect(),
+                Err(e) => {
+                    tracing::error!(function = self.function, error = %e, "handler crashed");
+                    messages
+                        .iter()
+                        .filter_map(|m| m.message_id.clone())
+                        .collect()
+                }
+            };
+            if let Err(e) = self.delete_succeeded(&messages, &failed).await {
+                tracing::warn!(function = self.function, error = %e, "delete failed; messages will be redelivered");
+            }
+        }
+        tracing::info!(function = self.function, "event source mapping stopped");
+    }
+
+    async fn receive(&self) -> anyhow::Result<Vec<Message>> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(BATCH_SIZE)
+            .wait_time_seconds(WAIT_SECONDS)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await?;
+        Ok(out.messages.unwrap_or_default())
+    }
+
+    fn to_event(&self, messages: &[Message]) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        event.records = messages
+            .iter()
+            .map(|m| {
+                let mut record = SqsMessage::default();
+                record.message_id = m.message_id.clone();
+                record.receipt_handle = m.receipt_handle.clone();
+                record.body = m.body.clone();
+                record.md5_of_body = m.md5_of_body.clone();
+                record.attributes = m
+                    .attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                record.event_source = Some("aws:sqs".into());
+                record.event_source_arn = Some(self.queue_arn.clone());
+                record
+            })
+            .collect();
+        event
+    }
+
+    async fn delete_succeeded(
+        &self,
+        messages: &[Message],
+        failed: &HashSet<String>,
+    ) -> anyhow::Result<()> {
+        let entries: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.message_id.as_ref().is_none_or(|id| !failed.contains(id)))
+            .filter_map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .set_receipt_handle(m.receipt_handle.clone())
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.sqs
+            .delete_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,146 @@
+//! The whole service in one process, wired like AWS wires it: the gateway
+//! (every HTTP function's routes merged from the route table), an event
+//! source mapping per queue, and the scheduled purge sweep.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use avatar_shared::db::Database;
+use avatar_shared::{AppState, Config};
+use axum::Router;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::bootstrap::{bootstrap, Resources};
+use crate::event_source_mapping::EventSourceMapping;
+
+/// The gateway: the routes of upload, get, metadata and delete, merged as
+/// API Gateway routes them, plus `/health` and the JSON fallbacks.
+pub fn gateway(state: Arc<AppState>) -> Router {
+    let routes = avatar_upload::routes()
+        .merge(avatar_get::routes())
+        .merge(avatar_metadata::routes())
+        .merge(avatar_delete::routes());
+    avatar_shared::http::service(routes, state)
+}
+
+/// Creates the database if needed, applies migrations and runs the AWS
+/// bootstrap.
+///
+/// # Errors
+/// Database or AWS failures.
+pub async fn prepare(config: &Config) -> anyhow::Result<Resources> {
+    Database::ensure_database(&config.database_url).await?;
+    Database::migrate(&config.database_url).await?;
+    let (s3, sqs) = avatar_shared::app::aws_clients(config).await;
+    bootstrap(config, &s3, &sqs).await
+}
+
+/// Resolves once the shutdown flag is true (or its sender is gone).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// A running stack.
+pub struct Stack {
+    /// Where the gateway listens.
+    pub addr: SocketAddr,
+    /// The state every function shares.
+    pub state: Arc<AppState>,
+    /// Queues created by the bootstrap.
+    pub resources: Resources,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Stack {
+    /// Prepares resources, then serves the gateway on `addr` (port 0 picks a
+    /// free port) and starts both event source mappings and, with
+    /// `sweep_every`, the periodic purge sweep.
+    ///
+    /// # Errors
+    /// Preparation or bind failures.
+    pub async fn start(
+        config: Config,
+        addr: SocketAddr,
+        sweep_every: Option<Duration>,
+    ) -> anyhow::Result<Self> {
+        let resources = prepare(&config).await?;
+        let state = AppState::new(config).await?;
+        let (shutdown, rx) = watch::channel(false);
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let mut tasks = Vec::new();
+
+        let app = gateway(state.clone());
+        let mut stop = rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                stopped(&mut stop).await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "gateway stopped");
+            }
+        }));
+
+        let sqs = state.delete_queue.client_for_tools().clone();
+        let thumbnails = EventSourceMapping {
+            function: "thumbnail",
+            sqs: sqs.clone(),
+            queue_url: resources.upload.url.clone(),
+            queue_arn: resources.upload.arn.clone(),
+        };
+        let s = state.clone();
+        tasks.push(tokio::spawn(thumbnails.run(
+            move |event| avatar_thumbnail::handle(s.clone(), event),
+            rx.clone(),
+        )));
+        let purges = EventSourceMapping {
+            function: "purge",
+            sqs,
+            queue_url: resources.delete.url.clone(),
+            queue_arn: resources.delete.arn.clone(),
+        };
+        let s = state.clone();
+        tasks.push(tokio::spawn(purges.run(
+            move |event| avatar_purge::handle_queue(s.clone(), event),
+            rx.clone(),
+        )));
+
+        if let Some(every) = sweep_every {
+            let s = state.clone();
+            let mut stop = rx.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await; // the first tick is immediate; sweep after one period
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            if let Err(e) = avatar_purge::sweep(&s).await {
+                                tracing::error!(error = format!("{e:#}"), "sweep failed");
+                            }
+                        }
+                        () = stopped(&mut stop) => break,
+                    }
+                }
+            }));
+        }
+        tracing::info!(addr = %addr, "local stack serving");
+        Ok(Self {
+            addr,
+            state,
+            resources,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Stops the gateway, the mappings and the sweep, waiting for them.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

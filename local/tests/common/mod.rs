@@ -1,0 +1,228 @@
+//! `TestApp`: the whole service on a free port against the real PostgreSQL
+//! and S3/SQS emulator that `make test` started, isolated per test (own
+//! database, bucket and queues), with helpers that speak the HTTP API.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use avatar_local::stack::Stack;
+use avatar_shared::Config;
+use reqwest::multipart::{Form, Part};
+use reqwest::Response;
+use serde_json::Value;
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub config: Config,
+    pub stack: Stack,
+}
+
+/// A corpus file (`$CORPUS_DIR`, default `../shared/corpus` beside the repo).
+pub fn corpus(name: &str) -> Vec<u8> {
+    std::fs::read(corpus_dir().join(name)).unwrap_or_else(|e| panic!("corpus {name}: {e}"))
+}
+
+pub fn corpus_dir() -> PathBuf {
+    std::env::var_os("CORPUS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
+}
+
+/// A small real PNG of `w`×`h`.
+pub fn small_png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 90]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let server = base.rsplit_once('/').map(|(s, _)| s).unwrap_or(base);
+    match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts a stack; `adjust` may change the isolated configuration.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            avatar_shared::telemetry::init();
+        }
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
+        let mut config = Config::from_env().expect("configuration");
+        config.database_url =
+            with_database(&config.database_url, &format!("avatars_test_{suffix}"));
+        config.bucket = format!("test-{suffix}");
+        config.upload_queue = format!("uploads-{suffix}");
+        config.delete_queue = format!("deletes-{suffix}");
+        config.visibility_timeout = Duration::from_secs(1);
+        config.max_receive_count = 2;
+        config.orphan_grace = Duration::ZERO;
+        config.s3_force_path_style = true;
+        adjust(&mut config);
+        let stack = Stack::start(config.clone(), "127.0.0.1:0".parse().unwrap(), None)
+            .await
+            .expect("stack starts (is `make test`'s emulator running?)");
+        Self {
+            base: format!("http://{}", stack.addr),
+            http: reqwest::Client::new(),
+            config,
+            stack,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn upload(&self, user: &str, name: &str, bytes: Vec<u8>) -> Response {
+        self.upload_with(Some(user), name, bytes, None).await
+    }
+
+    pub async fn upload_with(
+        &self,
+        user: Option<&str>,
+        name: &str,
+        bytes: Vec<u8>,
+        idempotency_key: Option<&str>,
+    ) -> Response {
+        let form = Form::new().part(
+            "file",
+            Part::bytes(bytes)
+                .file_name(name.to_owned())
+                .mime_str("application/octet-stream")
+                .unwrap(),
+        );
+        let mut req = self.http.post(self.url("/api/v1/avatars")).multipart(form);
+        if let Some(u) = user {
+            req = req.header("X-User-ID", u);
+        }
+        if let Some(k) = idempotency_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req.send().await.expect("upload request")
+    }
+
+    /// Uploads and returns the 201 body.
+    pub async fn upload_ok(&self, user: &str, name: &str, bytes: Vec<u8>) -> Value {
+        let res = self.upload(user, name, bytes).await;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(status, 201, "upload of {name}: {body}");
+        body
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn metadata(&self, id: &str) -> Response {
+        self.get(&format!("/api/v1/avatars/{id}/metadata")).await
+    }
+
+    /// Polls metadata until `status` (panics after `timeout`).
+    pub async fn wait_for_status(&self, id: &str, status: &str, timeout: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let res = self.metadata(id).await;
+            if res.status() == 200 {
+                let body: Value = res.json().await.unwrap();
+                if body["status"] == status {
+                    return body;
+                }
+                assert!(
+                    start.elapsed() < timeout,
+                    "avatar {id} not {status} after {timeout:?}: {body}"
+                );
+            } else {
+                assert!(
+                    start.elapsed() < timeout,
+                    "metadata of {id}: {}",
+                    res.status()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn delete(&self, path: &str, user: Option<&str>) -> Response {
+        let mut req = self.http.delete(self.url(path));
+        if let Some(u) = user {
+            req = req.header("X-User-ID", u);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Every key in the test's bucket under `prefix`.
+    pub async fn keys(&self, prefix: &str) -> Vec<String> {
+        self.stack
+            .state
+            .storage
+            .list(prefix)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect()
+    }
+
+    /// Keys of one avatar (originals and variants).
+    pub async fn keys_of(&self, avatar_id: &str) -> Vec<String> {
+        let mut keys = self.keys("").await;
+        keys.retain(|k| k.contains(avatar_id));
+        keys
+    }
+
+    /// Waits until the avatar has no object left (purge is asynchronous).
+    pub async fn wait_until_purged(&self, avatar_id: &str, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            let left = self.keys_of(avatar_id).await;
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "objects left for {avatar_id}: {left:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Approximate number of messages in a queue (by URL).
+    pub async fn queue_depth(&self, url: &str) -> u64 {
+        let out = self
+            .stack
+            .state
+            .delete_queue
+            .client_for_tools()
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .unwrap();
+        out.attributes()
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            })
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub async fn stop(self) {
+        self.stack.stop().await;
+    }
+}

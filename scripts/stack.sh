@@ -1,0 +1,115 @@
+# shellcheck shell=bash
+# Local dependencies for `make run` and `make test`, without Docker:
+#   * moto (S3 + SQS emulator) from PyPI, pinned, in the project venv .local/venv;
+#   * PostgreSQL at DATABASE_URL when one answers there, otherwise a private
+#     cluster under .local/pg started with the machine's PostgreSQL binaries.
+# Source this file, then call stack_up; stack_down stops what stack_up started.
+
+MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL_DIR="$ROOT/.local"
+VENV="$LOCAL_DIR/venv"
+STARTED_PIDS=()
+STARTED_PG_DIR=""
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+ensure_moto() {
+  mkdir -p "$LOCAL_DIR"
+  if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c "import moto,sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+    log "installing moto[server]==$MOTO_VERSION into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  fi
+}
+
+# start_moto PORT: S3 + SQS emulator on 127.0.0.1:PORT, waits until ready.
+start_moto() {
+  local port="$1" logfile="$LOCAL_DIR/moto-$1.log"
+  ensure_moto
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
+  STARTED_PIDS+=("$!")
+  for _ in $(seq 1 100); do
+    if curl -fsS "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1; then
+      log "moto $MOTO_VERSION ready on 127.0.0.1:$port (log: $logfile)"
+      return 0
+    fi
+    sleep 0.1
+  done
+  log "moto did not start; see $logfile"; tail -20 "$logfile" >&2
+  return 1
+}
+
+pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  if [ -z "$dir" ] && [ "$(id -u)" = 0 ]; then
+    log "no PostgreSQL binaries; installing Debian's postgresql"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    dir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  fi
+  echo "$dir"
+}
+
+# ensure_postgres: keeps DATABASE_URL when its server answers; otherwise
+# starts a private cluster on a free port and points DATABASE_URL at it.
+ensure_postgres() {
+  local url="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/avatars}"
+  local hostport host port
+  hostport=$(python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p.hostname or "127.0.0.1", p.port or 5432)' "$url")
+  read -r host port <<<"$hostport"
+  if pg_isready -q -h "$host" -p "$port" 2>/dev/null; then
+    export DATABASE_URL="$url"
+    log "using PostgreSQL at $host:$port"
+    return 0
+  fi
+  local bin dir="$LOCAL_DIR/pg" sock="$LOCAL_DIR/pg-sock" pgport
+  bin=$(pg_bin)
+  [ -n "$bin" ] || { log "no PostgreSQL server answers at $host:$port and none can be started"; return 1; }
+  pgport=$(free_port)
+  mkdir -p "$sock"
+  local as=()
+  if [ "$(id -u)" = 0 ]; then
+    as=(runuser -u postgres --)
+    chown postgres "$LOCAL_DIR" "$sock" 2>/dev/null || true
+    mkdir -p "$dir" && chown postgres "$dir"
+  fi
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    "${as[@]}" "$bin/initdb" -D "$dir" -U postgres --auth=trust --no-sync >/dev/null
+  fi
+  "${as[@]}" "$bin/pg_ctl" -D "$dir" -w -l "$LOCAL_DIR/pg.log" \
+    -o "-p $pgport -k $sock -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+  STARTED_PG_DIR="$dir"
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$pgport/avatars"
+  log "started a private PostgreSQL cluster on 127.0.0.1:$pgport ($dir)"
+}
+
+# stack_up MOTO_PORT: exports everything the service and tests read.
+stack_up() {
+  local moto_port="$1"
+  start_moto "$moto_port"
+  ensure_postgres
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
+  export AWS_REGION="${AWS_REGION:-us-east-1}"
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}"
+  export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
+  export S3_FORCE_PATH_STYLE="${S3_FORCE_PATH_STYLE:-true}"
+}
+
+stack_down() {
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
+  STARTED_PIDS=()
+  if [ -n "$STARTED_PG_DIR" ]; then
+    local as=()
+    [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+    "${as[@]}" "$(pg_bin)/pg_ctl" -D "$STARTED_PG_DIR" -m fast stop >/dev/null 2>&1 || true
+    STARTED_PG_DIR=""
+  fi
+}

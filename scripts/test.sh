@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make test`: unit, integration and end-to-end tests against a real
+# PostgreSQL and a real S3 + SQS API (moto) on loopback, started here on a
+# free port and stopped afterwards. Each test makes its own database,
+# bucket and queues, so tests run in parallel.
+set -euo pipefail
+source "$(dirname "$0")/stack.sh"
+trap stack_down EXIT
+stack_up "$(free_port)"
+export CORPUS_DIR="${CORPUS_DIR:-$ROOT/../shared/corpus}"
+[ -d "$CORPUS_DIR" ] || { log "corpus not found at $CORPUS_DIR (set CORPUS_DIR)"; exit 1; }
+# Test databases are named avatars_test_*; drop the leftovers of earlier runs.
+drop_test_databases() {
+  psql "${DATABASE_URL%/*}/postgres" -Atqc \
+    "SELECT datname FROM pg_database WHERE datname LIKE 'avatars\_test\_%'" 2>/dev/null |
+    while read -r db; do psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
+}
+drop_test_databases
+status=0
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast "$@" || status=$?
+else
+  cargo test --workspace --locked --no-fail-fast "$@" || status=$?
+fi
+drop_test_databases
+exit "$status"

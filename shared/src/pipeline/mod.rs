@@ -1,0 +1,416 @@
+//! The image pipeline: bytes in, bytes out — no I/O, no async.
+//!
+//! Callers on an async executor run these functions on a blocking thread
+//! (`tokio::task::spawn_blocking`): a decode of a 24 MP photo takes far
+//! longer than an executor turn may.
+//!
+//! Flow: [`sniff`] the magic bytes → open the decoder, which reads headers
+//! only → check the pixel budget → decode once → for each requested
+//! [`Variant`]: cover-crop + resize (SIMD, `fast_image_resize`), apply the
+//! EXIF orientation to the small output (a centred square crop commutes with
+//! rotation), encode. Outputs carry no metadata: the encoders write none.
+
+mod strip;
+
+use std::io::Cursor;
+
+use fast_image_resize as fr;
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use image::codecs::webp::WebPEncoder;
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageReader, RgbImage, RgbaImage};
+
+use crate::domain::{ImageFormat, Size, Variant};
+
+pub use strip::strip_metadata;
+
+/// JPEG quality of rendered thumbnails and re-encoded originals (libvips and
+/// imgproxy default to 80–85 for thumbnails).
+pub const JPEG_QUALITY: u8 = 85;
+
+/// Why an image was rejected or could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The magic bytes are not JPEG, PNG or WebP (contract: 400 "Invalid file format").
+    #[error("unsupported format")]
+    UnsupportedFormat,
+    /// Sniffs as an image but cannot be decoded (contract: 400 "Invalid image").
+    #[error("invalid image: {0}")]
+    Invalid(String),
+    /// Width × height over the pixel budget (contract: 400 "Image dimensions too large").
+    #[error("{width}x{height} is over the budget of {max_pixels} pixels")]
+    TooManyPixels {
+        /// Width from the header, pixels.
+        width: u32,
+        /// Height from the header, pixels.
+        height: u32,
+        /// The configured budget, pixels.
+        max_pixels: u64,
+    },
+    /// Encoding an output failed (a bug or resource exhaustion, not bad input).
+    #[error("encode failed: {0}")]
+    Encode(String),
+}
+
+/// Limits applied before and during decode.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest accepted width × height, pixels, checked from the header before
+    /// any pixel is decoded (decompression-bomb guard; default 50 MP).
+    pub max_pixels: u64,
+}
+
+/// What the headers say, before any pixel is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// Format from the magic bytes.
+    pub format: ImageFormat,
+    /// Stored width, pixels (before orientation).
+    pub width: u32,
+    /// Stored height, pixels (before orientation).
+    pub height: u32,
+    /// EXIF orientation, 1–8 (1 when absent).
+    pub orientation: u8,
+}
+
+impl Probe {
+    /// Width and height as displayed, i.e. after the EXIF orientation.
+    pub fn display_dimensions(&self) -> (u32, u32) {
+        if self.orientation >= 5 {
+            (self.height, self.width)
+        } else {
+            (self.width, self.height)
+        }
+    }
+}
+
+/// A decoded image plus what is needed to render from it.
+pub struct Decoded {
+    /// Headers.
+    pub probe: Probe,
+    image: DynamicImage,
+}
+
+/// One rendered variant.
+#[derive(Debug, Clone)]
+pub struct Rendition {
+    /// What was rendered.
+    pub variant: Variant,
+    /// Encoded bytes, no metadata.
+    pub bytes: Vec<u8>,
+    /// Output width, pixels.
+    pub width: u32,
+    /// Output height, pixels.
+    pub height: u32,
+}
+
+/// An upload that passed validation, ready to be stored as the original.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    /// Format from the magic bytes (unchanged by ingest).
+    pub format: ImageFormat,
+    /// Displayed width, pixels.
+    pub width: u32,
+    /// Displayed height, pixels.
+    pub height: u32,
+    /// The bytes to store: EXIF/XMP/IPTC/text metadata removed losslessly, or,
+    /// when the EXIF orientation is not 1, re-encoded upright.
+    pub bytes: Vec<u8>,
+}
+
+/// Decides the format from magic bytes alone (never from a client's
+/// Content-Type or file name — contract, "Upload").
+///
+/// # Errors
+/// [`ImageError::UnsupportedFormat`] for anything but JPEG (`FF D8 FF`),
+/// PNG (`89 50 4E 47 0D 0A 1A 0A`) or WebP (`RIFF....WEBP`): GIF, SVG, BMP,
+/// HEIC, text and empty input included.
+pub fn sniff(bytes: &[u8]) -> Result<ImageFormat, ImageError> {
+    match bytes {
+        [0xFF, 0xD8, 0xFF, ..] => Ok(ImageFormat::Jpeg),
+        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Ok(ImageFormat::Png),
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Ok(ImageFormat::Webp),
+        _ => Err(ImageError::UnsupportedFormat),
+    }
+}
+
+fn invalid(e: impl std::fmt::Display) -> ImageError {
+    ImageError::Invalid(e.to_string())
+}
+
+/// Opens a decoder (headers only) and checks the pixel budget.
+fn open(bytes: &[u8], limits: Limits) -> Result<(impl ImageDecoder + '_, Probe), ImageError> {
+    let format = sniff(bytes)?;
+    let mut reader = ImageReader::with_format(
+        Cursor::new(bytes),
+        match format {
+            ImageFormat::Jpeg => image::ImageFormat::Jpeg,
+            ImageFormat::Png => image::ImageFormat::Png,
+            ImageFormat::Webp => image::ImageFormat::WebP,
+        },
+    );
+    let mut decoder_limits = image::Limits::default();
+    // 16-bit RGBA is the widest pixel any of the three formats decodes to.
+    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8) + (64 << 20));
+    reader.limits(decoder_limits);
+    let mut decoder = reader.into_decoder().map_err(|e| match e {
+        image::ImageError::Limits(_) => ImageError::Invalid("image exceeds decoder limits".into()),
+        other => invalid(other),
+    })?;
+    let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        return Err(ImageError::Invalid("zero width or height".into()));
+    }
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(ImageError::TooManyPixels {
+            width,
+            height,
+            max_pixels: limits.max_pixels,
+        });
+    }
+    let orientation = decoder.orientation().map(orientation_to_exif).unwrap_or(1);
+    Ok((
+        decoder,
+        Probe {
+            format,
+            width,
+            height,
+            orientation,
+        },
+    ))
+}
+
+/// Reads format, dimensions and orientation from the headers and enforces
+/// the pixel budget, decoding no pixels.
+///
+/// # Errors
+/// [`ImageError::UnsupportedFormat`], [`ImageError::Invalid`] for unreadable
+/// headers, [`ImageError::TooManyPixels`].
+pub fn probe(bytes: &[u8], limits: Limits) -> Result<Probe, ImageError> {
+    open(bytes, limits).map(|(_, probe)| probe)
+}
+
+/// Decodes the whole image once. Truncated or corrupt data is an error,
+/// never a partially grey image.
+///
+/// # Errors
+/// As [`probe`], plus [`ImageError::Invalid`] when the pixel data is corrupt
+/// or truncated.
+pub fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, ImageError> {
+    let (decoder, probe) = open(bytes, limits)?;
+    if probe.format == ImageFormat::Jpeg {
+        check_jpeg_complete(bytes)?;
+    }
+    let image = DynamicImage::from_decoder(decoder).map_err(invalid)?;
+    Ok(Decoded { probe, image })
+}
+
+/// A JPEG whose entropy-coded data stops before the End Of Image marker is
+/// truncated; decoders pad such data with grey, so reject it here. The EOI
+/// (`FF D9`) must follow the last Start Of Scan (`FF DA`), which also rules
+/// out the EOI of an embedded EXIF thumbnail.
+fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImageError> {
+    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
+    match (last(0xDA), last(0xD9)) {
+        (Some(sos), Some(eoi)) if eoi > sos => Ok(()),
+        _ => Err(ImageError::Invalid(
+            "truncated JPEG (no end-of-image marker)".into(),
+        )),
+    }
+}
+
+/// Validates an upload and prepares the original to store: decodes it fully
+/// once (so undecodable files are rejected at upload time), then strips
+/// metadata losslessly, or re-encodes upright when an EXIF orientation other
+/// than 1 would otherwise be lost with the metadata.
+///
+/// # Errors
+/// As [`decode`]; [`ImageError::Encode`] if re-encoding fails.
+pub fn ingest(bytes: &[u8], limits: Limits) -> Result<Ingested, ImageError> {
+    let decoded = decode(bytes, limits)?;
+    let (width, height) = decoded.probe.display_dimensions();
+    let format = decoded.probe.format;
+    let bytes = if decoded.probe.orientation == 1 {
+        strip_metadata(format, bytes)?
+    } else {
+        let mut upright = decoded.image;
+        upright.apply_orientation(exif_to_orientation(decoded.probe.orientation));
+        encode(&upright, format)?
+    };
+    Ok(Ingested {
+        format,
+        width,
+        height,
+        bytes,
+    })
+}
+
+/// Decodes `bytes` once and renders every requested variant from it.
+///
+/// # Errors
+/// As [`decode`]; [`ImageError::Encode`] if encoding fails.
+pub fn render(
+    bytes: &[u8],
+    limits: Limits,
+    variants: &[Variant],
+) -> Result<Vec<Rendition>, ImageError> {
+    let decoded = decode(bytes, limits)?;
+    variants
+        .iter()
+        .map(|v| render_variant(&decoded, *v))
+        .collect()
+}
+
+/// Renders one variant from a decoded image: a `side`×`side` cover crop for
+/// thumbnails (`side = min(requested, short edge)`, never upscaled), the
+/// whole image for `original`; orientation applied; encoded as requested.
+///
+/// # Errors
+/// [`ImageError::Encode`].
+pub fn render_variant(decoded: &Decoded, variant: Variant) -> Result<Rendition, ImageError> {
+    let orientation = exif_to_orientation(decoded.probe.orientation);
+    let mut out = match variant.size.side() {
+        None => decoded.image.clone(),
+        Some(side) => cover_crop(&decoded.image, side)?,
+    };
+    out.apply_orientation(orientation);
+    let bytes = encode(&out, variant.format)?;
+    Ok(Rendition {
+        variant,
+        width: out.width(),
+        height: out.height(),
+        bytes,
+    })
+}
+
+/// The edge of a square thumbnail of `requested` pixels from a source of
+/// `width`×`height`: never larger than the source's short edge.
+pub fn thumbnail_side(requested: u32, width: u32, height: u32) -> u32 {
+    requested.min(width).min(height).max(1)
+}
+
+/// Centre square crop of the source, resized (Lanczos3) to the thumbnail edge.
+fn cover_crop(src: &DynamicImage, requested: u32) -> Result<DynamicImage, ImageError> {
+    let side = thumbnail_side(requested, src.width(), src.height());
+    let resize_err = |e: &dyn std::fmt::Display| ImageError::Encode(format!("resize: {e}"));
+    let options = fr::ResizeOptions::new().fit_into_destination(Some((0.5, 0.5)));
+    let mut resizer = fr::Resizer::new();
+    if src.color().has_alpha() {
+        let rgba = to_rgba8(src);
+        let src_view = fr::images::ImageRef::new(
+            rgba.width(),
+            rgba.height(),
+            rgba.as_raw(),
+            fr::PixelType::U8x4,
+        )
+        .map_err(|e| resize_err(&e))?;
+        let mut dst = fr::images::Image::new(side, side, fr::PixelType::U8x4);
+        resizer
+            .resize(&src_view, &mut dst, &options)
+            .map_err(|e| resize_err(&e))?;
+        let buf = RgbaImage::from_raw(side, side, dst.into_vec())
+            .ok_or_else(|| ImageError::Encode("resize buffer size".into()))?;
+        Ok(DynamicImage::ImageRgba8(buf))
+    } else {
+        let rgb = to_rgb8(src);
+        let src_view =
+            fr::images::ImageRef::new(rgb.width(), rgb.height(), rgb.as_raw(), fr::PixelType::U8x3)
+                .map_err(|e| resize_err(&e))?;
+        let mut dst = fr::images::Image::new(side, side, fr::PixelType::U8x3);
+        resizer
+            .resize(&src_view, &mut dst, &options)
+            .map_err(|e| resize_err(&e))?;
+        let buf = RgbImage::from_raw(side, side, dst.into_vec())
+            .ok_or_else(|| ImageError::Encode("resize buffer size".into()))?;
+        Ok(DynamicImage::ImageRgb8(buf))
+    }
+}
+
+fn to_rgb8(img: &DynamicImage) -> std::borrow::Cow<'_, RgbImage> {
+    match img {
+        DynamicImage::ImageRgb8(buf) => std::borrow::Cow::Borrowed(buf),
+        other => std::borrow::Cow::Owned(other.to_rgb8()),
+    }
+}
+
+fn to_rgba8(img: &DynamicImage) -> std::borrow::Cow<'_, RgbaImage> {
+    match img {
+        DynamicImage::ImageRgba8(buf) => std::borrow::Cow::Borrowed(buf),
+        other => std::borrow::Cow::Owned(other.to_rgba8()),
+    }
+}
+
+/// Composites RGBA over white (JPEG has no alpha).
+fn flatten_on_white(img: &RgbaImage) -> RgbImage {
+    let mut out = RgbImage::new(img.width(), img.height());
+    for (dst, src) in out.pixels_mut().zip(img.pixels()) {
+        let a = u32::from(src[3]);
+        for c in 0..3 {
+            dst[c] = ((u32::from(src[c]) * a + 255 * (255 - a) + 127) / 255) as u8;
+        }
+    }
+    out
+}
+
+/// Encodes with no metadata: JPEG q[`JPEG_QUALITY`] (alpha flattened on
+/// white), PNG (alpha kept), lossless WebP (alpha kept).
+fn encode(img: &DynamicImage, format: ImageFormat) -> Result<Vec<u8>, ImageError> {
+    let mut out = Vec::new();
+    let err = |e: image::ImageError| ImageError::Encode(e.to_string());
+    match format {
+        ImageFormat::Jpeg => {
+            let rgb = if img.color().has_alpha() {
+                flatten_on_white(&to_rgba8(img))
+            } else {
+                to_rgb8(img).into_owned()
+            };
+            JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
+                .write_image(
+                    rgb.as_raw(),
+                    rgb.width(),
+                    rgb.height(),
+                    image::ExtendedColorType::Rgb8,
+                )
+                .map_err(err)?;
+        }
+        ImageFormat::Png | ImageFormat::Webp => {
+            let (raw, color) = if img.color().has_alpha() {
+                let rgba = to_rgba8(img).into_owned();
+                (rgba.into_raw(), image::ExtendedColorType::Rgba8)
+            } else {
+                (
+                    to_rgb8(img).into_owned().into_raw(),
+                    image::ExtendedColorType::Rgb8,
+                )
+            };
+            if format == ImageFormat::Png {
+                PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
+                    .write_image(&raw, img.width(), img.height(), color)
+                    .map_err(err)?;
+            } else {
+                WebPEncoder::new_lossless(&mut out)
+                    .write_image(&raw, img.width(), img.height(), color)
+                    .map_err(err)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn orientation_to_exif(o: Orientation) -> u8 {
+    o.to_exif()
+}
+
+fn exif_to_orientation(v: u8) -> Orientation {
+    Orientation::from_exif(v).unwrap_or(Orientation::NoTransforms)
+}
+
+/// The variants the thumbnail function renders after an upload: the three
+/// square sizes in the original's format.
+pub fn thumbnail_variants(format: ImageFormat) -> [Variant; 3] {
+    Size::THUMBNAILS.map(|size| Variant::new(size, format))
+}
+
+#[cfg(test)]
+mod tests;

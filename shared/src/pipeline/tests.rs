@@ -1,0 +1,340 @@
+use std::path::PathBuf;
+
+use image::{GenericImageView, Rgb, RgbImage};
+
+use super::*;
+
+const LIMITS: Limits = Limits {
+    max_pixels: 50_000_000,
+};
+
+/// `../shared/corpus` beside the repository, or `$CORPUS_DIR`.
+pub(crate) fn corpus(name: &str) -> Vec<u8> {
+    let dir = std::env::var_os("CORPUS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
+    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("corpus file {name}: {e}"))
+}
+
+fn decode_plain(bytes: &[u8]) -> DynamicImage {
+    image::load_from_memory(bytes).unwrap()
+}
+
+const RED: [u8; 3] = [255, 0, 0];
+const GREEN: [u8; 3] = [0, 255, 0];
+const BLUE: [u8; 3] = [0, 0, 255];
+const WHITE: [u8; 3] = [255, 255, 255];
+
+/// 64x32 stored pixels in four quadrants: red, green / blue, white.
+fn quadrants() -> RgbImage {
+    RgbImage::from_fn(64, 32, |x, y| {
+        Rgb(match (x < 32, y < 16) {
+            (true, true) => RED,
+            (false, true) => GREEN,
+            (true, false) => BLUE,
+            (false, false) => WHITE,
+        })
+    })
+}
+
+/// An APP1 EXIF segment with only the Orientation tag (big-endian TIFF).
+fn exif_app1(orientation: u8) -> Vec<u8> {
+    let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
+    tiff.extend_from_slice(&[0, 1]); // one IFD entry
+    tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0]);
+    tiff.extend_from_slice(&[0, 0, 0, 0]); // no next IFD
+    let mut payload = b"Exif\0\0".to_vec();
+    payload.extend(tiff);
+    let mut seg = vec![0xFF, 0xE1];
+    seg.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    seg.extend(payload);
+    seg
+}
+
+fn jpeg_with_orientation(img: &RgbImage, orientation: u8) -> Vec<u8> {
+    let mut plain = Vec::new();
+    JpegEncoder::new_with_quality(&mut plain, 95)
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::Rgb8,
+        )
+        .unwrap();
+    let mut out = plain[..2].to_vec();
+    out.extend(exif_app1(orientation));
+    out.extend_from_slice(&plain[2..]);
+    out
+}
+
+fn close(a: [u8; 3], b: [u8; 3]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.abs_diff(y) < 40)
+}
+
+/// The EXIF reference: the displayed 2x2 quadrant grid for each
+/// orientation, from the TIFF 6.0 definition of tag 0x0112.
+fn expected_grid(orientation: u8) -> [[[u8; 3]; 2]; 2] {
+    let (r, g, b, w) = (RED, GREEN, BLUE, WHITE);
+    match orientation {
+        1 => [[r, g], [b, w]],
+        2 => [[g, r], [w, b]],
+        3 => [[w, b], [g, r]],
+        4 => [[b, w], [r, g]],
+        5 => [[r, b], [g, w]],
+        6 => [[b, r], [w, g]],
+        7 => [[w, g], [b, r]],
+        8 => [[g, w], [r, b]],
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn all_eight_orientations_match_the_exif_reference() {
+    for orientation in 1..=8u8 {
+        let jpeg = jpeg_with_orientation(&quadrants(), orientation);
+        let probe = probe(&jpeg, LIMITS).unwrap();
+        assert_eq!(probe.orientation, orientation);
+        let out = render(
+            &jpeg,
+            LIMITS,
+            &[Variant::new(Size::Original, ImageFormat::Png)],
+        )
+        .unwrap()
+        .remove(0);
+        let img = decode_plain(&out.bytes).to_rgb8();
+        let (w, h) = img.dimensions();
+        assert_eq!(
+            (w, h),
+            probe.display_dimensions(),
+            "orientation {orientation}"
+        );
+        let expected = expected_grid(orientation);
+        for (row, cells) in expected.iter().enumerate() {
+            for (col, want) in cells.iter().enumerate() {
+                let x = w / 4 + col as u32 * w / 2;
+                let y = h / 4 + row as u32 * h / 2;
+                let got = img.get_pixel(x, y).0;
+                assert!(
+                    close(got, *want),
+                    "orientation {orientation}: cell ({row},{col}) is {got:?}, want {want:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn ingest_makes_rotated_originals_upright_and_strips_exif() {
+    let jpeg = jpeg_with_orientation(&quadrants(), 6);
+    let ingested = ingest(&jpeg, LIMITS).unwrap();
+    assert_eq!((ingested.width, ingested.height), (32, 64));
+    let again = probe(&ingested.bytes, LIMITS).unwrap();
+    assert_eq!(again.orientation, 1);
+    assert_eq!((again.width, again.height), (32, 64));
+    assert!(!ingested.bytes.windows(4).any(|w| w == b"Exif"));
+
+    let upright = jpeg_with_orientation(&quadrants(), 1);
+    let ingested = ingest(&upright, LIMITS).unwrap();
+    assert!(!ingested.bytes.windows(4).any(|w| w == b"Exif"));
+    // Lossless: everything from the Start Of Scan on is byte-identical.
+    let sos = ingested
+        .bytes
+        .windows(2)
+        .position(|w| w == [0xFF, 0xDA])
+        .unwrap();
+    assert!(upright.ends_with(&ingested.bytes[sos..]));
+}
+
+#[test]
+fn sniff_accepts_only_jpeg_png_webp() {
+    assert_eq!(
+        sniff(&corpus("j09_photo_eveningglow.jpg")).unwrap(),
+        ImageFormat::Jpeg
+    );
+    assert_eq!(
+        sniff(&corpus("p07_art_sway.png")).unwrap(),
+        ImageFormat::Png
+    );
+    assert_eq!(
+        sniff(&corpus("w06_photo_sunset.webp")).unwrap(),
+        ImageFormat::Webp
+    );
+    for bad in [
+        &b"GIF89a\x01\x00\x01\x00"[..],
+        b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+        b"BM\x00\x00\x00\x00",
+        b"\x00\x00\x00\x18ftypheic",
+        b"hello world",
+        b"",
+        b"\xFF\xD8",
+        b"RIFF\0\0\0\0WAVE",
+    ] {
+        assert!(matches!(sniff(bad), Err(ImageError::UnsupportedFormat)));
+    }
+}
+
+#[test]
+fn pixel_budget_is_checked_before_decoding() {
+    let jpeg = corpus("j09_photo_eveningglow.jpg");
+    let err = probe(
+        &jpeg,
+        Limits {
+            max_pixels: 4_000_000,
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        ImageError::TooManyPixels {
+            width: 2560,
+            height: 1600,
+            max_pixels: 4_000_000
+        }
+    ));
+    // A crafted PNG header claiming 100000x100000 is refused without
+    // allocating its 40 GB of pixels.
+    let bomb = crate::testing::png_bomb(100_000, 100_000);
+    assert!(matches!(
+        decode(&bomb, LIMITS),
+        Err(ImageError::TooManyPixels { .. })
+    ));
+}
+
+#[test]
+fn truncated_files_are_errors_not_grey_images() {
+    for name in [
+        "j09_photo_eveningglow.jpg",
+        "jp3_photo_sunset_prog.jpg",
+        "p07_art_sway.png",
+        "w06_photo_sunset.webp",
+    ] {
+        let full = corpus(name);
+        let cut = &full[..full.len() / 2];
+        assert!(
+            matches!(decode(cut, LIMITS), Err(ImageError::Invalid(_))),
+            "{name} cut in half must not decode"
+        );
+    }
+}
+
+#[test]
+fn thumbnails_are_square_never_upscaled() {
+    assert_eq!(thumbnail_side(1200, 2140, 1200), 1200);
+    assert_eq!(thumbnail_side(1200, 1080, 1920), 1080);
+    assert_eq!(thumbnail_side(300, 64, 32), 32);
+    let png = corpus("p08_art_patak_rgba_phone.png");
+    let out = render(&png, LIMITS, &thumbnail_variants(ImageFormat::Png)).unwrap();
+    let dims: Vec<_> = out.iter().map(|r| (r.width, r.height)).collect();
+    assert_eq!(dims, [(100, 100), (300, 300), (1080, 1080)]);
+    for r in &out {
+        let img = decode_plain(&r.bytes);
+        assert_eq!(img.dimensions(), (r.width, r.height));
+    }
+}
+
+/// Mean absolute difference per channel of two same-sized RGB images.
+fn mean_diff(a: &RgbImage, b: &RgbImage) -> f64 {
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.as_raw().len() as f64
+}
+
+#[test]
+fn real_exif_6_and_8_photos_are_rotated() {
+    for (name, rotate) in [
+        (
+            "j17_photo_dragonfly_exif6.jpg",
+            image::imageops::rotate90 as fn(&RgbImage) -> RgbImage,
+        ),
+        ("j18_photo_seeding_exif8.jpg", image::imageops::rotate270),
+    ] {
+        let bytes = corpus(name);
+        let ours = render(
+            &bytes,
+            LIMITS,
+            &[Variant::new(Size::Thumb100, ImageFormat::Png)],
+        )
+        .unwrap()
+        .remove(0);
+        let ours = decode_plain(&ours.bytes).to_rgb8();
+        // Reference: the stored pixels, rotated explicitly, then cover-cropped.
+        let raw = decode_plain(&bytes).to_rgb8();
+        let reference = DynamicImage::ImageRgb8(rotate(&raw))
+            .resize_to_fill(100, 100, image::imageops::FilterType::Triangle)
+            .to_rgb8();
+        let unrotated = DynamicImage::ImageRgb8(raw)
+            .resize_to_fill(100, 100, image::imageops::FilterType::Triangle)
+            .to_rgb8();
+        let good = mean_diff(&ours, &reference);
+        let bad = mean_diff(&ours, &unrotated);
+        // Filters differ (Lanczos3 vs the reference's triangle), so the
+        // right rotation is not identical, but it is far closer than any other.
+        assert!(
+            good < 20.0,
+            "{name}: differs from the rotated reference by {good}"
+        );
+        assert!(
+            good * 3.0 < bad,
+            "{name}: rotated {good} vs unrotated {bad}"
+        );
+    }
+}
+
+#[test]
+fn jpeg_output_flattens_alpha_on_white() {
+    let png = corpus("p10_art_arc_transparent.png");
+    let src = decode_plain(&png).to_rgba8();
+    // Find a fully transparent pixel in the centre square to compare against.
+    let out = render(
+        &png,
+        LIMITS,
+        &[Variant::new(Size::Original, ImageFormat::Jpeg)],
+    )
+    .unwrap()
+    .remove(0);
+    let img = decode_plain(&out.bytes).to_rgb8();
+    let (x, y) = src
+        .enumerate_pixels()
+        .find(|(x, y, p)| {
+            p[3] == 0 && *x > 8 && *y > 8 && *x < src.width() - 8 && *y < src.height() - 8
+        })
+        .map(|(x, y, _)| (x, y))
+        .expect("the corpus file has transparent pixels");
+    assert!(close(img.get_pixel(x, y).0, WHITE));
+    // PNG and WebP keep alpha.
+    for format in [ImageFormat::Png, ImageFormat::Webp] {
+        let out = render(&png, LIMITS, &[Variant::new(Size::Thumb100, format)]).unwrap();
+        assert!(decode_plain(&out[0].bytes).color().has_alpha(), "{format}");
+    }
+}
+
+#[test]
+fn every_corpus_file_renders_all_thumbnails() {
+    for name in [
+        "j05_photo_bridge.jpg",
+        "j11_photo_grey_gray.jpg",
+        "jp3_photo_sunset_prog.jpg",
+        "p07_art_sway.png",
+        "w03_art_gnome_wood_16mp.webp",
+        "w09_art_arc_alpha.webp",
+    ] {
+        let bytes = corpus(name);
+        let format = sniff(&bytes).unwrap();
+        let out = render(&bytes, LIMITS, &thumbnail_variants(format)).unwrap();
+        for r in out {
+            let side = r.variant.size.side().unwrap();
+            assert_eq!(
+                (r.width, r.height),
+                (side, side),
+                "{name} {}",
+                r.variant.size
+            );
+            assert_eq!(sniff(&r.bytes).unwrap(), format);
+            assert!(!r.bytes.windows(4).any(|w| w == b"Exif"));
+        }
+    }
+}

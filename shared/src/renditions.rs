@@ -1,0 +1,101 @@
+//! Rendering variants from a stored original and storing them: shared by the
+//! thumbnail function (after upload) and the get function (on demand).
+
+use bytes::Bytes;
+
+use crate::app::AppState;
+use crate::db::{AvatarRow, DbError, VariantRow};
+use crate::domain::Variant;
+use crate::http::{etag_of, ApiError};
+use crate::keys::ObjectKey;
+use crate::pipeline::{self, ImageError};
+use crate::storage::StorageError;
+
+/// Why variants could not be rendered and stored.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The original object is gone (the avatar is being purged).
+    #[error("original object missing")]
+    OriginalMissing,
+    /// The original does not decode or encode: retrying cannot help (poison).
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// Object storage failed: retryable.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The database failed: retryable.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The blocking render task panicked or was cancelled.
+    #[error("render task failed: {0}")]
+    Task(String),
+}
+
+impl From<RenderError> for ApiError {
+    fn from(e: RenderError) -> Self {
+        match e {
+            RenderError::OriginalMissing => {
+                tracing::warn!("original object missing for a visible avatar");
+                ApiError::AvatarNotFound
+            }
+            RenderError::Image(e) => ApiError::Internal(format!("stored original: {e}")),
+            RenderError::Storage(e) => e.into(),
+            RenderError::Db(e) => e.into(),
+            RenderError::Task(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// A variant that was rendered, stored and recorded.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Its database record (key, ETag, dimensions).
+    pub row: VariantRow,
+    /// The encoded bytes.
+    pub bytes: Bytes,
+}
+
+/// Reads the avatar's original once, decodes it once (on a blocking thread),
+/// renders every variant in `variants`, stores each object and records it.
+/// Encoders are deterministic, so a concurrent render of the same variant
+/// writes the same bytes and ETag.
+///
+/// # Errors
+/// [`RenderError`]; `Image` means the original itself is bad.
+pub async fn render_and_store(
+    state: &AppState,
+    avatar: &AvatarRow,
+    variants: &[Variant],
+) -> Result<Vec<Stored>, RenderError> {
+    let original = state
+        .storage
+        .get(&avatar.s3_key)
+        .await?
+        .ok_or(RenderError::OriginalMissing)?;
+    let limits = state.config.image_limits();
+    let wanted = variants.to_vec();
+    let renditions =
+        tokio::task::spawn_blocking(move || pipeline::render(&original, limits, &wanted))
+            .await
+            .map_err(|e| RenderError::Task(e.to_string()))??;
+    let stores = renditions.into_iter().map(|r| async move {
+        let key =
+            ObjectKey::for_variant(&avatar.user_id, avatar.id, r.variant, avatar.format).render();
+        let bytes = Bytes::from(r.bytes);
+        let row = VariantRow {
+            variant: r.variant,
+            s3_key: key,
+            size_bytes: bytes.len() as i64,
+            width: r.width as i32,
+            height: r.height as i32,
+            etag: etag_of(&bytes),
+        };
+        state
+            .storage
+            .put(&row.s3_key, bytes.clone(), r.variant.format.mime())
+            .await?;
+        state.db.upsert_variant(avatar.id, &row).await?;
+        Ok::<_, RenderError>(Stored { row, bytes })
+    });
+    futures::future::try_join_all(stores).await
+}

@@ -1,0 +1,61 @@
+//! Crafted hostile inputs shared by unit, integration and end-to-end tests.
+//! Real images come from `../shared/corpus`; these are the ones better made
+//! by hand (STYLE.md, "Tests").
+
+/// A structurally valid PNG whose header claims `width`×`height` RGBA pixels
+/// but carries almost no data: a decompression bomb that a decoder would
+/// try to allocate `width × height × 4` bytes for. Chunk CRCs are correct,
+/// so only a pixel budget stops it.
+pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = Vec::with_capacity(13);
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]); // 8-bit RGBA, deflate, no interlace
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(png_chunk(b"IHDR", &ihdr));
+    // A zlib stream of one empty stored block: far too little data.
+    png.extend(png_chunk(
+        b"IDAT",
+        &[0x78, 0x01, 0x01, 0x00, 0x00, 0xFF, 0xFF, 0, 0, 0, 1],
+    ));
+    png.extend(png_chunk(b"IEND", &[]));
+    png
+}
+
+/// One PNG chunk: length, type, data, CRC-32 of type + data.
+pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+    chunk.extend_from_slice(kind);
+    chunk.extend_from_slice(data);
+    let crc = crc32(&chunk[4..]);
+    chunk.extend_from_slice(&crc.to_be_bytes());
+    chunk
+}
+
+/// CRC-32 (IEEE 802.3, as PNG uses), bitwise: fixtures are tiny.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn crc32_matches_the_png_iend_constant() {
+        // Every PNG ends with IEND whose CRC is AE 42 60 82.
+        assert_eq!(
+            super::png_chunk(b"IEND", &[])[8..],
+            [0xAE, 0x42, 0x60, 0x82]
+        );
+    }
+}
