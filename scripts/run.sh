@@ -4,8 +4,10 @@
 # Ctrl-C stops everything it started.
 set -euo pipefail
 source "$(dirname "$0")/stack.sh"
+# Ctrl-C reaches avatar-local, which shuts down cleanly; the EXIT trap then
+# stops moto and any PostgreSQL cluster this script started.
 trap stack_down EXIT
-trap 'exit 130' INT TERM
+trap 'exit 143' TERM
 stack_up "${MOTO_PORT:-4566}"
 cargo build --release --locked -p avatar-local
 export RUST_LOG="${RUST_LOG:-info}"

@@ -111,8 +111,8 @@ async fn upload_renders_thumbnails_and_serves_them_with_caching() {
 
 #[tokio::test]
 async fn a_get_never_waits_for_the_worker() {
-    // No event source mapping consumes the upload queue here? It does, but a
-    // GET right after the upload races it; both must give the right image.
+    // A GET right after the upload races the thumbnail function; whichever
+    // renders the variant first, the answer is the right image.
     let app = TestApp::spawn().await;
     let body = app
         .upload_ok("bob", "p.png", corpus("p10_art_arc_transparent.png"))
@@ -498,5 +498,30 @@ async fn health_reports_a_hanging_dependency_within_two_seconds() {
         serde_json::json!({"database": false, "storage": false, "queue": true})
     );
     assert!(elapsed < Duration::from_secs(2), "health took {elapsed:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_uploads_with_one_key_make_one_avatar() {
+    // One database connection: the conflict path must not need a second.
+    let app = TestApp::spawn_with(|c| c.database_pool_size = 1).await;
+    let png = small_png(40, 30);
+    let (a, b, c) = tokio::join!(
+        app.upload_with(Some("olga"), "a.png", png.clone(), Some("same")),
+        app.upload_with(Some("olga"), "a.png", png.clone(), Some("same")),
+        app.upload_with(Some("olga"), "a.png", png.clone(), Some("same")),
+    );
+    let mut ids = Vec::new();
+    for res in [a, b, c] {
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.unwrap();
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let (_, list) = json(app.get("/api/v1/users/olga/avatars").await).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    // Only one original was stored.
+    assert_eq!(app.keys("originals/").await.len(), 1);
     app.stop().await;
 }

@@ -280,13 +280,17 @@ impl Database {
             )
             .await?;
         let Some(row) = row else {
-            drop(tx);
+            // The key is taken: answer with its avatar, on this same
+            // connection (a second one could wait on a pool of size 1).
             let key = new.idempotency_key.as_deref().unwrap_or_default();
-            return self
-                .find_idempotent(&new.user_id, key)
+            let existing = tx
+                .query_opt(
+                    &find_idempotent_sql(),
+                    &[&new.user_id.as_str(), &key, &IDEMPOTENCY_WINDOW_HOURS],
+                )
                 .await?
-                .map(Inserted::Replayed)
-                .ok_or_else(|| DbError::Corrupt("idempotency conflict without a row".into()));
+                .ok_or_else(|| DbError::Corrupt("idempotency conflict without a row".into()))?;
+            return Ok(Inserted::Replayed(avatar_from_row(&existing)?));
         };
         insert_variant(&tx, new.id, &new.original).await?;
         tx.commit().await?;
@@ -306,11 +310,7 @@ impl Database {
             .client()
             .await?
             .query_opt(
-                &format!(
-                    "SELECT {AVATAR_COLUMNS} FROM avatars \
-                     WHERE user_id = $1 AND idempotency_key = $2 \
-                       AND created_at >= now() - make_interval(hours => $3)"
-                ),
+                &find_idempotent_sql(),
                 &[&user_id.as_str(), &key, &IDEMPOTENCY_WINDOW_HOURS],
             )
             .await?;
@@ -656,6 +656,14 @@ async fn insert_variant(
     )
     .await?;
     Ok(())
+}
+
+fn find_idempotent_sql() -> String {
+    format!(
+        "SELECT {AVATAR_COLUMNS} FROM avatars \
+         WHERE user_id = $1 AND idempotency_key = $2 \
+           AND created_at >= now() - make_interval(hours => $3)"
+    )
 }
 
 fn corrupt(what: &str, value: &str) -> DbError {

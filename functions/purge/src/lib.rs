@@ -85,7 +85,7 @@ async fn handle_message(state: Arc<AppState>, message: SqsMessage) -> anyhow::Re
 ///
 /// # Errors
 /// Storage or database failures (retryable).
-#[tracing::instrument(skip(state, keys), fields(avatar_id = %avatar_id))]
+#[tracing::instrument(skip_all, fields(avatar_id = %avatar_id, user_id = %user_id))]
 pub async fn purge_avatar(
     state: &AppState,
     avatar_id: AvatarId,
