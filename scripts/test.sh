@@ -16,6 +16,9 @@ drop_test_databases() {
     while read -r db; do psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
 }
 drop_test_databases
+# The function binaries themselves are tested in plain-HTTP mode
+# (local/tests/binaries.rs); test runners build only test targets.
+cargo build --workspace --bins --locked
 status=0
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@" || status=$?

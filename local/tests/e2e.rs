@@ -48,16 +48,6 @@ fn corpus_table() -> Vec<Expected> {
         .collect()
 }
 
-fn mean_diff(a: &RgbImage, b: &RgbImage) -> f64 {
-    let sum: u64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| u64::from(x.abs_diff(*y)))
-        .sum();
-    sum as f64 / a.as_raw().len() as f64
-}
-
 #[tokio::test]
 async fn every_corpus_image_goes_through_the_whole_pipeline() {
     let app = TestApp::spawn().await;
@@ -146,8 +136,8 @@ async fn every_corpus_image_goes_through_the_whole_pipeline() {
             let served = image::load_from_memory(&served.bytes().await.unwrap())
                 .unwrap()
                 .to_rgb8();
-            let good = mean_diff(&served, &fill(rotated));
-            let bad = mean_diff(&served, &fill(raw));
+            let good = avatar_shared::testing::mean_abs_diff(&served, &fill(rotated));
+            let bad = avatar_shared::testing::mean_abs_diff(&served, &fill(raw));
             assert!(
                 good < 20.0 && good * 3.0 < bad,
                 "{}: rotated {good}, unrotated {bad}",

@@ -292,7 +292,7 @@ impl Database {
                 .ok_or_else(|| DbError::Corrupt("idempotency conflict without a row".into()))?;
             return Ok(Inserted::Replayed(avatar_from_row(&existing)?));
         };
-        insert_variant(&tx, new.id, &new.original).await?;
+        upsert_variant_on(&*tx, new.id, &new.original).await?;
         tx.commit().await?;
         Ok(Inserted::Created(avatar_from_row(&row)?))
     }
@@ -433,29 +433,7 @@ impl Database {
     /// # Errors
     /// [`DbError`].
     pub async fn upsert_variant(&self, id: AvatarId, v: &VariantRow) -> Result<bool, DbError> {
-        let client = self.client().await?;
-        let n = client
-            .execute(
-                "INSERT INTO avatar_variants (avatar_id, size, format, s3_key, size_bytes, width, \
-                   height, etag) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
-                 WHERE EXISTS (SELECT 1 FROM avatars WHERE id = $1 AND deleted_at IS NULL) \
-                 ON CONFLICT (avatar_id, size, format) DO UPDATE SET \
-                   s3_key = EXCLUDED.s3_key, size_bytes = EXCLUDED.size_bytes, \
-                   width = EXCLUDED.width, height = EXCLUDED.height, etag = EXCLUDED.etag",
-                &[
-                    &id.0,
-                    &v.variant.size.as_str(),
-                    &v.variant.format.as_str(),
-                    &v.s3_key,
-                    &v.size_bytes,
-                    &v.width,
-                    &v.height,
-                    &v.etag,
-                ],
-            )
-            .await?;
-        Ok(n == 1)
+        upsert_variant_on(&**self.client().await?, id, v).await
     }
 
     /// Moves a visible avatar from one of `from` to `to`; `false` when the row
@@ -635,27 +613,35 @@ impl Database {
     }
 }
 
-async fn insert_variant(
-    tx: &deadpool_postgres::Transaction<'_>,
+/// The one INSERT of a variant row, on a pooled client or inside a
+/// transaction; see [`Database::upsert_variant`].
+async fn upsert_variant_on(
+    client: &impl tokio_postgres::GenericClient,
     id: AvatarId,
     v: &VariantRow,
-) -> Result<(), DbError> {
-    tx.execute(
-        "INSERT INTO avatar_variants (avatar_id, size, format, s3_key, size_bytes, width, height, \
-           etag) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[
-            &id.0,
-            &v.variant.size.as_str(),
-            &v.variant.format.as_str(),
-            &v.s3_key,
-            &v.size_bytes,
-            &v.width,
-            &v.height,
-            &v.etag,
-        ],
-    )
-    .await?;
-    Ok(())
+) -> Result<bool, DbError> {
+    let n = client
+        .execute(
+            "INSERT INTO avatar_variants (avatar_id, size, format, s3_key, size_bytes, width, \
+               height, etag) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+             WHERE EXISTS (SELECT 1 FROM avatars WHERE id = $1 AND deleted_at IS NULL) \
+             ON CONFLICT (avatar_id, size, format) DO UPDATE SET \
+               s3_key = EXCLUDED.s3_key, size_bytes = EXCLUDED.size_bytes, \
+               width = EXCLUDED.width, height = EXCLUDED.height, etag = EXCLUDED.etag",
+            &[
+                &id.0,
+                &v.variant.size.as_str(),
+                &v.variant.format.as_str(),
+                &v.s3_key,
+                &v.size_bytes,
+                &v.width,
+                &v.height,
+                &v.etag,
+            ],
+        )
+        .await?;
+    Ok(n == 1)
 }
 
 fn find_idempotent_sql() -> String {

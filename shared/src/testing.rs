@@ -22,6 +22,22 @@ pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
     png
 }
 
+/// Mean absolute difference per channel of two RGB images of the same
+/// size, 0–255: how tests compare a rendered image with a reference.
+///
+/// # Panics
+/// When the sizes differ.
+pub fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions(), "images of different sizes");
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.as_raw().len() as f64
+}
+
 /// One PNG chunk: length, type, data, CRC-32 of type + data.
 pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
     let mut chunk = (data.len() as u32).to_be_bytes().to_vec();

@@ -293,38 +293,38 @@ pub fn thumbnail_side(requested: u32, width: u32, height: u32) -> u32 {
 /// Centre square crop of the source, resized (Lanczos3) to the thumbnail edge.
 fn cover_crop(src: &DynamicImage, requested: u32) -> Result<DynamicImage, ImageError> {
     let side = thumbnail_side(requested, src.width(), src.height());
-    let resize_err = |e: &dyn std::fmt::Display| ImageError::Encode(format!("resize: {e}"));
-    let options = fr::ResizeOptions::new().fit_into_destination(Some((0.5, 0.5)));
-    let mut resizer = fr::Resizer::new();
+    let size_err = || ImageError::Encode("resize buffer size".into());
     if src.color().has_alpha() {
         let rgba = to_rgba8(src);
-        let src_view = fr::images::ImageRef::new(
-            rgba.width(),
-            rgba.height(),
-            rgba.as_raw(),
-            fr::PixelType::U8x4,
-        )
-        .map_err(|e| resize_err(&e))?;
-        let mut dst = fr::images::Image::new(side, side, fr::PixelType::U8x4);
-        resizer
-            .resize(&src_view, &mut dst, &options)
-            .map_err(|e| resize_err(&e))?;
-        let buf = RgbaImage::from_raw(side, side, dst.into_vec())
-            .ok_or_else(|| ImageError::Encode("resize buffer size".into()))?;
-        Ok(DynamicImage::ImageRgba8(buf))
+        let raw = resize_square(rgba.as_raw(), rgba.dimensions(), fr::PixelType::U8x4, side)?;
+        RgbaImage::from_raw(side, side, raw)
+            .map(DynamicImage::ImageRgba8)
+            .ok_or_else(size_err)
     } else {
         let rgb = to_rgb8(src);
-        let src_view =
-            fr::images::ImageRef::new(rgb.width(), rgb.height(), rgb.as_raw(), fr::PixelType::U8x3)
-                .map_err(|e| resize_err(&e))?;
-        let mut dst = fr::images::Image::new(side, side, fr::PixelType::U8x3);
-        resizer
-            .resize(&src_view, &mut dst, &options)
-            .map_err(|e| resize_err(&e))?;
-        let buf = RgbImage::from_raw(side, side, dst.into_vec())
-            .ok_or_else(|| ImageError::Encode("resize buffer size".into()))?;
-        Ok(DynamicImage::ImageRgb8(buf))
+        let raw = resize_square(rgb.as_raw(), rgb.dimensions(), fr::PixelType::U8x3, side)?;
+        RgbImage::from_raw(side, side, raw)
+            .map(DynamicImage::ImageRgb8)
+            .ok_or_else(size_err)
     }
+}
+
+/// Resizes interleaved 8-bit pixels into a `side`×`side` centre crop
+/// (`fast_image_resize`, SIMD; alpha premultiplied while filtering).
+fn resize_square(
+    raw: &[u8],
+    (width, height): (u32, u32),
+    pixel: fr::PixelType,
+    side: u32,
+) -> Result<Vec<u8>, ImageError> {
+    let err = |e: &dyn std::fmt::Display| ImageError::Encode(format!("resize: {e}"));
+    let src = fr::images::ImageRef::new(width, height, raw, pixel).map_err(|e| err(&e))?;
+    let mut dst = fr::images::Image::new(side, side, pixel);
+    let options = fr::ResizeOptions::new().fit_into_destination(Some((0.5, 0.5)));
+    fr::Resizer::new()
+        .resize(&src, &mut dst, &options)
+        .map_err(|e| err(&e))?;
+    Ok(dst.into_vec())
 }
 
 fn to_rgb8(img: &DynamicImage) -> std::borrow::Cow<'_, RgbImage> {

@@ -232,17 +232,6 @@ fn thumbnails_are_square_never_upscaled() {
     }
 }
 
-/// Mean absolute difference per channel of two same-sized RGB images.
-fn mean_diff(a: &RgbImage, b: &RgbImage) -> f64 {
-    let sum: u64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| u64::from(x.abs_diff(*y)))
-        .sum();
-    sum as f64 / a.as_raw().len() as f64
-}
-
 #[test]
 fn real_exif_6_and_8_photos_are_rotated() {
     for (name, rotate) in [
@@ -269,8 +258,8 @@ fn real_exif_6_and_8_photos_are_rotated() {
         let unrotated = DynamicImage::ImageRgb8(raw)
             .resize_to_fill(100, 100, image::imageops::FilterType::Triangle)
             .to_rgb8();
-        let good = mean_diff(&ours, &reference);
-        let bad = mean_diff(&ours, &unrotated);
+        let good = crate::testing::mean_abs_diff(&ours, &reference);
+        let bad = crate::testing::mean_abs_diff(&ours, &unrotated);
         // Filters differ (Lanczos3 vs the reference's triangle), so the
         // right rotation is not identical, but it is far closer than any other.
         assert!(
