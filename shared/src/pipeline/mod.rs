@@ -10,6 +10,7 @@
 //! EXIF orientation to the small output (a centred square crop commutes with
 //! rotation), encode. Outputs carry no metadata: the encoders write none.
 
+mod jpeg;
 mod strip;
 
 use std::io::Cursor;
@@ -19,7 +20,9 @@ use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::codecs::webp::WebPEncoder;
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageReader, RgbImage, RgbaImage};
+use image::{
+    DynamicImage, GenericImageView, ImageDecoder, ImageEncoder, ImageReader, RgbImage, RgbaImage,
+};
 
 use crate::domain::{ImageFormat, Size, Variant};
 
@@ -191,16 +194,36 @@ pub fn probe(bytes: &[u8], limits: Limits) -> Result<Probe, ImageError> {
     open(bytes, limits).map(|(_, probe)| probe)
 }
 
-/// Decodes the whole image once. Truncated or corrupt data is an error,
-/// never a partially grey image.
+/// Decodes the whole image once, at full size. Truncated or corrupt data is
+/// an error, never a partially grey image.
 ///
 /// # Errors
 /// As [`probe`], plus [`ImageError::Invalid`] when the pixel data is corrupt
 /// or truncated.
 pub fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, ImageError> {
+    decode_at_least(bytes, limits, None)
+}
+
+/// Decodes once, as small as the outputs allow: with `min_short_side`, a
+/// JPEG is shrunk on load (DCT scaling) to the smallest size whose short
+/// side is still at least that many pixels; other formats and `None`
+/// decode at full size. [`Decoded::probe`] keeps the stored dimensions.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_at_least(
+    bytes: &[u8],
+    limits: Limits,
+    min_short_side: Option<u32>,
+) -> Result<Decoded, ImageError> {
     let (decoder, probe) = open(bytes, limits)?;
     if probe.format == ImageFormat::Jpeg {
         check_jpeg_complete(bytes)?;
+        let numerator = min_short_side.map_or(8, |s| jpeg::scale_for(probe.width, probe.height, s));
+        if let Some(image) = jpeg::decode_scaled(bytes, numerator)? {
+            return Ok(Decoded { probe, image });
+        }
+        // CMYK / YCCK: the full-size decoder converts those.
     }
     let image = DynamicImage::from_decoder(decoder).map_err(invalid)?;
     Ok(Decoded { probe, image })
@@ -228,7 +251,10 @@ fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImageError> {
 /// # Errors
 /// As [`decode`]; [`ImageError::Encode`] if re-encoding fails.
 pub fn ingest(bytes: &[u8], limits: Limits) -> Result<Ingested, ImageError> {
-    let decoded = decode(bytes, limits)?;
+    // An upright original is only validated (a 1/8 JPEG decode still reads
+    // every coefficient); a rotated one is re-encoded, so decode it whole.
+    let upright = probe(bytes, limits)?.orientation == 1;
+    let decoded = decode_at_least(bytes, limits, upright.then_some(1))?;
     let (width, height) = decoded.probe.display_dimensions();
     let format = decoded.probe.format;
     let bytes = if decoded.probe.orientation == 1 {
@@ -246,7 +272,8 @@ pub fn ingest(bytes: &[u8], limits: Limits) -> Result<Ingested, ImageError> {
     })
 }
 
-/// Decodes `bytes` once and renders every requested variant from it.
+/// Decodes `bytes` once — shrunk on load to the largest thumbnail requested
+/// — and renders every requested variant from it.
 ///
 /// # Errors
 /// As [`decode`]; [`ImageError::Encode`] if encoding fails.
@@ -255,7 +282,13 @@ pub fn render(
     limits: Limits,
     variants: &[Variant],
 ) -> Result<Vec<Rendition>, ImageError> {
-    let decoded = decode(bytes, limits)?;
+    // Decode just large enough for the largest thumbnail; the original
+    // size needs everything.
+    let min_short_side = variants
+        .iter()
+        .map(|v| v.size.side())
+        .try_fold(0, |acc, side| side.map(|s| acc.max(s)));
+    let decoded = decode_at_least(bytes, limits, min_short_side)?;
     variants
         .iter()
         .map(|v| render_variant(&decoded, *v))
@@ -271,6 +304,11 @@ pub fn render(
 pub fn render_variant(decoded: &Decoded, variant: Variant) -> Result<Rendition, ImageError> {
     let orientation = exif_to_orientation(decoded.probe.orientation);
     let mut out = match variant.size.side() {
+        None if decoded.image.dimensions() != (decoded.probe.width, decoded.probe.height) => {
+            return Err(ImageError::Encode(
+                "the original size needs a full-size decode".into(),
+            ))
+        }
         None => decoded.image.clone(),
         Some(side) => cover_crop(&decoded.image, side)?,
     };
