@@ -12,13 +12,13 @@
 
 mod jpeg;
 mod strip;
+mod webp;
 
 use std::io::Cursor;
 
 use fast_image_resize as fr;
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use image::codecs::webp::WebPEncoder;
 use image::metadata::Orientation;
 use image::{
     DynamicImage, GenericImageView, ImageDecoder, ImageEncoder, ImageReader, RgbImage, RgbaImage,
@@ -206,7 +206,8 @@ pub fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, ImageError> {
 
 /// Decodes once, as small as the outputs allow: with `min_short_side`, a
 /// JPEG is shrunk on load (DCT scaling) to the smallest size whose short
-/// side is still at least that many pixels; other formats and `None`
+/// side is still at least that many pixels, and a WebP is rescaled by
+/// libwebp while decoding to exactly that short side; PNG and `None`
 /// decode at full size. [`Decoded::probe`] keeps the stored dimensions.
 ///
 /// # Errors
@@ -224,6 +225,10 @@ pub fn decode_at_least(
             return Ok(Decoded { probe, image });
         }
         // CMYK / YCCK: the full-size decoder converts those.
+    }
+    if probe.format == ImageFormat::Webp {
+        let image = webp::decode_scaled(bytes, min_short_side)?;
+        return Ok(Decoded { probe, image });
     }
     let image = DynamicImage::from_decoder(decoder).map_err(invalid)?;
     Ok(Decoded { probe, image })
@@ -392,7 +397,7 @@ fn flatten_on_white(img: &RgbaImage) -> RgbImage {
 }
 
 /// Encodes with no metadata: JPEG q[`JPEG_QUALITY`] (alpha flattened on
-/// white), PNG (alpha kept), lossless WebP (alpha kept).
+/// white), PNG (alpha kept), lossy WebP q80 via libwebp (alpha kept).
 fn encode(img: &DynamicImage, format: ImageFormat) -> Result<Vec<u8>, ImageError> {
     let mut out = Vec::new();
     let err = |e: image::ImageError| ImageError::Encode(e.to_string());
@@ -427,9 +432,12 @@ fn encode(img: &DynamicImage, format: ImageFormat) -> Result<Vec<u8>, ImageError
                     .write_image(&raw, img.width(), img.height(), color)
                     .map_err(err)?;
             } else {
-                WebPEncoder::new_lossless(&mut out)
-                    .write_image(&raw, img.width(), img.height(), color)
-                    .map_err(err)?;
+                let channels = if color == image::ExtendedColorType::Rgba8 {
+                    4
+                } else {
+                    3
+                };
+                out = webp::encode_lossy(&raw, img.width(), img.height(), channels)?;
             }
         }
     }
