@@ -1,29 +1,32 @@
 # The project's verbs. See README.md for what each needs and sets.
-.PHONY: run test lint fmt build bench clean
+.PHONY: run test lint fmt build bench deps clean
 
-run: ## Serve the whole API on http://127.0.0.1:9000 against a local stack
+deps: ## Build tools the C codecs need (nasm on x86)
+	bash scripts/ensure-nasm.sh
+
+run: deps ## Serve the whole API on http://127.0.0.1:9000 against a local stack
 	bash scripts/run.sh
 
-test: ## Unit, integration and end-to-end tests (starts its own stack)
+test: deps ## Unit, integration and end-to-end tests (starts its own stack)
 	bash scripts/test.sh
 
 CORPUS ?= ../shared/corpus
 BENCH_VENV := .local/bench-venv
 
-bench: ## Thumbnail speed and memory vs libvips and Pillow -> BENCHMARKS.md
+bench: deps ## Thumbnail speed and memory vs libvips and Pillow -> BENCHMARKS.md
 	cargo build --release --locked -p avatars
 	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(BENCH_VENV)/bin/python bench/bench.py target/release/avatars $(CORPUS) --repeat 3 --out BENCHMARKS.md
 
-lint: ## Formatting and clippy, warnings as errors
+lint: deps ## Formatting and clippy, warnings as errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 fmt:
 	cargo fmt --all
 
-build:
+build: deps
 	cargo build --workspace --release --locked
 
 clean:

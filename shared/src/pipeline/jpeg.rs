@@ -5,7 +5,7 @@
 //! saving of the pipeline (libvips, Pillow's `draft` and imgproxy do the same).
 
 use image::{DynamicImage, GrayImage, RgbImage};
-use mozjpeg::{Decompress, Format};
+use mozjpeg::{ColorSpace, Compress, Decompress, Format};
 
 use super::ImageError;
 
@@ -47,15 +47,37 @@ pub fn decode_scaled(bytes: &[u8], numerator: u8) -> Result<Option<DynamicImage>
             Format::CMYK(_) => Ok(None),
         }
     })
-    .map_err(|panic| {
-        let msg = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_else(|| "libjpeg error".into());
-        ImageError::Invalid(msg)
-    })?
+    .map_err(|p| ImageError::Invalid(unwound(p)))?
     .map_err(|e| ImageError::Invalid(e.to_string()))
+}
+
+/// Turns a caught libjpeg unwind into an error message.
+fn unwound(panic: Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "libjpeg error".into())
+}
+
+/// Encodes 8-bit RGB as a baseline JPEG at `quality` with libjpeg-turbo's
+/// own settings (4:2:0, no trellis or progressive scans: speed over the last
+/// few percent of size), no metadata.
+///
+/// # Errors
+/// [`ImageError::Encode`] when libjpeg fails.
+pub fn encode_rgb(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, ImageError> {
+    std::panic::catch_unwind(|| -> std::io::Result<Vec<u8>> {
+        let mut compress = Compress::new(ColorSpace::JCS_RGB);
+        compress.set_fastest_defaults();
+        compress.set_size(width as usize, height as usize);
+        compress.set_quality(f32::from(quality));
+        let mut started = compress.start_compress(Vec::new())?;
+        started.write_scanlines(rgb)?;
+        started.finish()
+    })
+    .map_err(|p| ImageError::Encode(unwound(p)))?
+    .map_err(|e| ImageError::Encode(e.to_string()))
 }
 
 #[cfg(test)]

@@ -17,7 +17,6 @@ mod webp;
 use std::io::Cursor;
 
 use fast_image_resize as fr;
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::metadata::Orientation;
 use image::{
@@ -408,14 +407,7 @@ fn encode(img: &DynamicImage, format: ImageFormat) -> Result<Vec<u8>, ImageError
             } else {
                 to_rgb8(img).into_owned()
             };
-            JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
-                .write_image(
-                    rgb.as_raw(),
-                    rgb.width(),
-                    rgb.height(),
-                    image::ExtendedColorType::Rgb8,
-                )
-                .map_err(err)?;
+            out = jpeg::encode_rgb(rgb.as_raw(), rgb.width(), rgb.height(), JPEG_QUALITY)?;
         }
         ImageFormat::Png | ImageFormat::Webp => {
             let (raw, color) = if img.color().has_alpha() {

@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+use image::codecs::jpeg::JpegEncoder;
 use image::{GenericImageView, Rgb, RgbImage};
 
 use super::*;
