@@ -1,5 +1,5 @@
 # The project's verbs. See README.md for what each needs and sets.
-.PHONY: run test lint fmt build bench deps clean
+.PHONY: run test lint fmt build bench fuzz deps clean
 
 deps: ## Build tools the C codecs need (nasm on x86)
 	bash scripts/ensure-nasm.sh
@@ -18,6 +18,13 @@ bench: deps ## Thumbnail speed and memory vs libvips and Pillow -> BENCHMARKS.md
 	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(BENCH_VENV)/bin/python bench/bench.py target/release/avatars $(CORPUS) --repeat 3 --out BENCHMARKS.md
+
+FUZZ_SECONDS ?= 600
+
+fuzz: deps ## Fuzz sniff -> probe -> render for FUZZ_SECONDS (needs cargo-fuzz and a nightly toolchain)
+	mkdir -p fuzz/corpus/render
+	cargo +nightly fuzz run render fuzz/corpus/render fuzz/seeds/render -- \
+		-max_total_time=$(FUZZ_SECONDS) -malloc_limit_mb=256 -rss_limit_mb=2048
 
 lint: deps ## Formatting and clippy, warnings as errors
 	cargo fmt --all -- --check

@@ -5,10 +5,14 @@
 //! longer than an executor turn may.
 //!
 //! Flow: [`sniff`] the magic bytes → open the decoder, which reads headers
-//! only → check the pixel budget → decode once → for each requested
-//! [`Variant`]: cover-crop + resize (SIMD, `fast_image_resize`), apply the
-//! EXIF orientation to the small output (a centred square crop commutes with
-//! rotation), encode. Outputs carry no metadata: the encoders write none.
+//! only → check the pixel budget → decode once, shrunk on load to the
+//! largest output needed (JPEG: libjpeg-turbo DCT scaling to M/8; WebP:
+//! libwebp's rescaler; PNG: full size) → for each requested [`Variant`]:
+//! cover-crop + resize (SIMD Lanczos3, `fast_image_resize`), apply the EXIF
+//! orientation to the small output (a centred square crop commutes with
+//! rotation), encode (libjpeg-turbo, `png`, libwebp lossy). Outputs carry no
+//! metadata: the encoders write none. The C codecs are built from source by
+//! their `-sys` crates and linked statically.
 
 mod jpeg;
 mod strip;

@@ -328,3 +328,53 @@ fn every_corpus_file_renders_all_thumbnails() {
         }
     }
 }
+
+#[test]
+fn cmyk_jpeg_16_bit_png_and_grayscale_render() {
+    // CMYK JPEG (as print workflows write them): libjpeg hands CMYK back,
+    // the pipeline falls back to the full decoder, which converts it.
+    let (w, h) = (64u32, 48u32);
+    let cmyk: Vec<u8> = (0..w * h)
+        .flat_map(|i| [(i % 256) as u8, 40, 200, 10])
+        .collect();
+    let jpeg = std::panic::catch_unwind(|| {
+        let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_CMYK);
+        c.set_size(w as usize, h as usize);
+        c.set_quality(90.0);
+        let mut s = c.start_compress(Vec::new()).unwrap();
+        s.write_scanlines(&cmyk).unwrap();
+        s.finish().unwrap()
+    })
+    .unwrap();
+    let out = render(
+        &jpeg,
+        LIMITS,
+        &[Variant::new(Size::Thumb100, ImageFormat::Jpeg)],
+    )
+    .unwrap();
+    assert_eq!((out[0].width, out[0].height), (48, 48));
+
+    // 16-bit RGB PNG.
+    let deep = image::ImageBuffer::<image::Rgb<u16>, Vec<u16>>::from_fn(80, 60, |x, y| {
+        image::Rgb([(x * 800) as u16, (y * 1000) as u16, 30000])
+    });
+    let mut png = std::io::Cursor::new(Vec::new());
+    DynamicImage::ImageRgb16(deep)
+        .write_to(&mut png, image::ImageFormat::Png)
+        .unwrap();
+    let out = render(png.get_ref(), LIMITS, &thumbnail_variants(ImageFormat::Png)).unwrap();
+    assert_eq!((out[0].width, out[0].height), (60, 60));
+    assert_eq!(decode_plain(&out[0].bytes).color(), image::ColorType::Rgb8);
+
+    // Grayscale PNG (the grayscale JPEG is in the corpus test).
+    let gray = image::GrayImage::from_fn(50, 40, |x, _| image::Luma([(x * 5) as u8]));
+    let mut png = std::io::Cursor::new(Vec::new());
+    gray.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let out = render(
+        png.get_ref(),
+        LIMITS,
+        &[Variant::new(Size::Thumb300, ImageFormat::Webp)],
+    )
+    .unwrap();
+    assert_eq!((out[0].width, out[0].height), (40, 40));
+}

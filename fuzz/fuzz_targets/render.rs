@@ -1,0 +1,28 @@
+//! sniff → probe → render (and ingest) on arbitrary bytes: must never panic,
+//! and must never allocate past what the pixel budget allows (run with
+//! `-malloc_limit_mb`, see `make fuzz`).
+#![no_main]
+
+use avatar_shared::pipeline::{self, Limits};
+use avatar_shared::{ImageFormat, Size, Variant};
+use libfuzzer_sys::fuzz_target;
+
+/// 4 MP: the largest decode is 4 M × 8 bytes (16-bit RGBA) = 32 MiB.
+const LIMITS: Limits = Limits {
+    max_pixels: 4_000_000,
+};
+
+fuzz_target!(|data: &[u8]| {
+    if pipeline::sniff(data).is_err() || pipeline::probe(data, LIMITS).is_err() {
+        return;
+    }
+    let _ = pipeline::render(
+        data,
+        LIMITS,
+        &[
+            Variant::new(Size::Thumb100, ImageFormat::Jpeg),
+            Variant::new(Size::Thumb300, ImageFormat::Webp),
+        ],
+    );
+    let _ = pipeline::ingest(data, LIMITS);
+});
