@@ -97,30 +97,29 @@ pub fn encode_lossy(
     height: u32,
     channels: usize,
 ) -> Result<Vec<u8>, ImageError> {
+    let stride = width as usize * channels;
+    if raw.len() < stride * height as usize {
+        return Err(ImageError::Encode(
+            "pixel buffer smaller than the image".into(),
+        ));
+    }
+    let encode = if channels == 4 {
+        ffi::WebPEncodeRGBA
+    } else {
+        ffi::WebPEncodeRGB
+    };
     let mut out: *mut u8 = std::ptr::null_mut();
-    let stride = (width as usize * channels) as i32;
-    // SAFETY: `raw` holds width × height × channels bytes; libwebp allocates
-    // `out`, which is freed below with WebPFree.
+    // SAFETY: `raw` holds at least stride × height bytes (checked above);
+    // libwebp allocates `out`, which is freed below with WebPFree.
     let len = unsafe {
-        if channels == 4 {
-            ffi::WebPEncodeRGBA(
-                raw.as_ptr(),
-                width as i32,
-                height as i32,
-                stride,
-                WEBP_QUALITY,
-                &mut out,
-            )
-        } else {
-            ffi::WebPEncodeRGB(
-                raw.as_ptr(),
-                width as i32,
-                height as i32,
-                stride,
-                WEBP_QUALITY,
-                &mut out,
-            )
-        }
+        encode(
+            raw.as_ptr(),
+            width as i32,
+            height as i32,
+            stride as i32,
+            WEBP_QUALITY,
+            &mut out,
+        )
     };
     if len == 0 || out.is_null() {
         return Err(ImageError::Encode("libwebp refused to encode".into()));
