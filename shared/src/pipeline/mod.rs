@@ -251,10 +251,11 @@ fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImageError> {
     }
 }
 
-/// Validates an upload and prepares the original to store: decodes it fully
-/// once (so undecodable files are rejected at upload time), then strips
-/// metadata losslessly, or re-encodes upright when an EXIF orientation other
-/// than 1 would otherwise be lost with the metadata.
+/// Validates an upload and prepares the original to store: decodes it once
+/// (so undecodable files are rejected at upload time; an upright JPEG at
+/// 1/8 scale, which still reads every coefficient), then strips metadata
+/// losslessly, or, when an EXIF orientation other than 1 would be lost with
+/// the metadata, decodes at full size and re-encodes upright.
 ///
 /// # Errors
 /// As [`decode`]; [`ImageError::Encode`] if re-encoding fails.
