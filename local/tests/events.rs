@@ -306,7 +306,7 @@ async fn sweep_purges_lost_deletes_and_orphans_but_never_live_avatars() {
     // A purge event for a live avatar is refused.
     let live_avatar = AvatarId::parse(&live_id).unwrap();
     assert!(
-        !avatar_purge::purge_avatar(state, live_avatar, &UserId::parse("lee").unwrap(), &[])
+        !avatar_purge::purge_avatar(state, live_avatar, &UserId::parse("lee").unwrap())
             .await
             .unwrap()
     );

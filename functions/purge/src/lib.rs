@@ -1,8 +1,8 @@
 //! The purge function: removes every stored object of deleted avatars.
 //!
-//! * From the delete queue: each AvatarDeleteEvent deletes the listed keys
-//!   and everything under the avatar's prefixes (variants rendered after the
-//!   delete included), then removes the soft-deleted row for good.
+//! * From the delete queue: each AvatarDeleteEvent deletes everything under
+//!   the avatar's prefixes (its listed keys, and variants rendered after the
+//!   delete), then removes the soft-deleted row for good.
 //!   Idempotent: a redelivery finds nothing left and succeeds.
 //! * Sweep (a scheduled invocation in production, a timer locally): purges
 //!   soft-deleted rows older than `ORPHAN_GRACE_SECONDS` whose event was
@@ -75,11 +75,14 @@ async fn handle_message(state: Arc<AppState>, message: SqsMessage) -> anyhow::Re
     let event: AvatarDeleteEvent =
         serde_json::from_str(body).context("body is not an AvatarDeleteEvent")?;
     let user = UserId::parse(&event.user_id).context("user id in the event")?;
-    purge_avatar(&state, event.avatar_id, &user, &event.s3_keys).await?;
+    // `s3_keys` is informational: every key of the layout is under the
+    // avatar's prefixes, which purge_avatar lists.
+    purge_avatar(&state, event.avatar_id, &user).await?;
     Ok(())
 }
 
-/// Deletes `keys` and every object under the avatar's prefixes, then the
+/// Deletes every object under the avatar's prefixes (the original, the
+/// thumbnails, and variants rendered after the delete), then the
 /// soft-deleted row. Returns `false` (doing nothing) when the avatar is not
 /// soft-deleted.
 ///
@@ -90,7 +93,6 @@ pub async fn purge_avatar(
     state: &AppState,
     avatar_id: AvatarId,
     user_id: &UserId,
-    keys: &[String],
 ) -> anyhow::Result<bool> {
     if let Some(row) = state.db.avatar(avatar_id).await? {
         if row.deleted_at.is_none() {
@@ -98,19 +100,12 @@ pub async fn purge_avatar(
             return Ok(false);
         }
     }
-    // Only keys of this avatar's own layout, whatever the event says.
-    let own: Vec<String> = keys
-        .iter()
-        .filter(|k| ObjectKey::parse(k).is_some_and(|o| o.avatar_id() == avatar_id))
-        .cloned()
-        .collect();
-    state.storage.delete_keys(&own).await?;
-    let listed = state
+    let deleted = state
         .storage
         .delete_prefixes(&avatar_prefixes(user_id, avatar_id))
         .await?;
     state.db.hard_delete(avatar_id).await?;
-    tracing::info!(keys = own.len(), listed, "avatar purged");
+    tracing::info!(objects = deleted, "avatar purged");
     Ok(true)
 }
 
@@ -133,14 +128,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
     let grace = state.config.orphan_grace;
     let mut report = SweepReport::default();
     for row in state.db.stale_soft_deleted(grace, SWEEP_BATCH).await? {
-        if purge_avatar(
-            state,
-            row.id,
-            &row.user_id,
-            std::slice::from_ref(&row.s3_key),
-        )
-        .await?
-        {
+        if purge_avatar(state, row.id, &row.user_id).await? {
             report.purged_avatars += 1;
         }
     }

@@ -73,9 +73,15 @@ pub async fn upload_avatar(
 
     let limits = state.config.image_limits();
     let upload = file.bytes;
-    let ingested = tokio::task::spawn_blocking(move || pipeline::ingest(&upload, limits))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    // Decoding and hashing megabytes are CPU work: off the executor.
+    let (ingested, etag) = tokio::task::spawn_blocking(move || {
+        pipeline::ingest(&upload, limits).map(|i| {
+            let etag = etag_of(&i.bytes);
+            (i, etag)
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
 
     let id = AvatarId::new();
     tracing::Span::current().record("avatar_id", tracing::field::display(id));
@@ -96,7 +102,7 @@ pub async fn upload_avatar(
             size_bytes: bytes.len() as i64,
             width: ingested.width as i32,
             height: ingested.height as i32,
-            etag: etag_of(&bytes),
+            etag,
         },
     };
     let avatar = match state.db.insert_avatar(&new).await? {

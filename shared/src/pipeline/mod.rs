@@ -175,7 +175,7 @@ fn open(bytes: &[u8], limits: Limits) -> Result<(impl ImageDecoder + '_, Probe),
             max_pixels: limits.max_pixels,
         });
     }
-    let orientation = decoder.orientation().map(orientation_to_exif).unwrap_or(1);
+    let orientation = decoder.orientation().map(|o| o.to_exif()).unwrap_or(1);
     Ok((
         decoder,
         Probe {
@@ -221,6 +221,16 @@ pub fn decode_at_least(
     min_short_side: Option<u32>,
 ) -> Result<Decoded, ImageError> {
     let (decoder, probe) = open(bytes, limits)?;
+    decode_opened(bytes, decoder, probe, min_short_side)
+}
+
+/// [`decode_at_least`] after [`open`] (headers read once).
+fn decode_opened(
+    bytes: &[u8],
+    decoder: impl ImageDecoder,
+    probe: Probe,
+    min_short_side: Option<u32>,
+) -> Result<Decoded, ImageError> {
     if probe.format == ImageFormat::Jpeg {
         check_jpeg_complete(bytes)?;
         let numerator = min_short_side.map_or(8, |s| jpeg::scale_for(probe.width, probe.height, s));
@@ -262,8 +272,9 @@ fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImageError> {
 pub fn ingest(bytes: &[u8], limits: Limits) -> Result<Ingested, ImageError> {
     // An upright original is only validated (a 1/8 JPEG decode still reads
     // every coefficient); a rotated one is re-encoded, so decode it whole.
-    let upright = probe(bytes, limits)?.orientation == 1;
-    let decoded = decode_at_least(bytes, limits, upright.then_some(1))?;
+    let (decoder, probe) = open(bytes, limits)?;
+    let upright = probe.orientation == 1;
+    let decoded = decode_opened(bytes, decoder, probe, upright.then_some(1))?;
     let (width, height) = decoded.probe.display_dimensions();
     let format = decoded.probe.format;
     let bytes = if decoded.probe.orientation == 1 {
@@ -439,10 +450,6 @@ fn encode(img: &DynamicImage, format: ImageFormat) -> Result<Vec<u8>, ImageError
         }
     }
     Ok(out)
-}
-
-fn orientation_to_exif(o: Orientation) -> u8 {
-    o.to_exif()
 }
 
 fn exif_to_orientation(v: u8) -> Orientation {
