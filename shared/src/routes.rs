@@ -31,6 +31,40 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/api/v1/avatars/{avatar_id}", "delete"),
     route("DELETE", "/api/v1/users/{user_id}/avatar", "delete"),
     route("GET", "/health", "metadata"),
+    route("POST", "/web/upload", "upload"),
+];
+
+/// One static web page or asset: a `GET` path and the object key in the
+/// web bucket (`WEB_BUCKET`) that answers it. `{file}` in both stands for
+/// one path segment of an asset name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebRoute {
+    /// Path template in `{param}` syntax.
+    pub path: &'static str,
+    /// Object key in the web bucket.
+    pub key: &'static str,
+}
+
+/// The static pages (contract, "Web interface"): served from the web
+/// bucket, never by a function. Locally the gateway reads the bucket; in AWS
+/// the HTTP API proxies these paths to it.
+pub const WEB_ROUTES: &[WebRoute] = &[
+    WebRoute {
+        path: "/web/upload",
+        key: "upload.html",
+    },
+    WebRoute {
+        path: "/web/gallery/{user_id}",
+        key: "gallery.html",
+    },
+    WebRoute {
+        path: "/web/config.json",
+        key: "config.json",
+    },
+    WebRoute {
+        path: "/web/assets/{file}",
+        key: "assets/{file}",
+    },
 ];
 
 #[cfg(test)]

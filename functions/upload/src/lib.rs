@@ -1,4 +1,5 @@
-//! The upload function: `POST /api/v1/avatars` (contract, "Upload").
+//! The upload function: `POST /api/v1/avatars` (contract, "Upload") and
+//! its plain-HTML-form twin `POST /web/upload` (contract, "Web interface").
 //!
 //! Multipart field `file`; the format comes from magic bytes; at most
 //! `MAX_UPLOAD_BYTES` of file data are read (413 past that, without reading
@@ -12,9 +13,9 @@ use std::sync::Arc;
 
 use avatar_shared::api::{avatar_path, AvatarCreated};
 use avatar_shared::db::{AvatarRow, Inserted, NewAvatar, VariantRow};
-use avatar_shared::http::{etag_of, ActingUser, ApiError};
+use avatar_shared::http::{etag_of, parse_user_id, ActingUser, ApiError};
 use avatar_shared::keys::ObjectKey;
-use avatar_shared::{pipeline, AppState, AvatarId, Size, Variant};
+use avatar_shared::{pipeline, AppState, AvatarId, Size, UserId, Variant};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -32,12 +33,17 @@ pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
 /// The function's routes (state supplied by the caller).
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route(
-        "/api/v1/avatars",
-        // The file limit is enforced while streaming (read_file); the
-        // default 2 MB body limit of axum would answer first, wrongly.
-        post(upload_avatar).layer(DefaultBodyLimit::disable()),
-    )
+    // The file limit is enforced while streaming (read_form); the default
+    // 2 MB body limit of axum would answer first, wrongly.
+    Router::new()
+        .route(
+            "/api/v1/avatars",
+            post(upload_avatar).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/web/upload",
+            post(upload_form).layer(DefaultBodyLimit::disable()),
+        )
 }
 
 /// A file part read from the request.
@@ -68,9 +74,66 @@ pub async fn upload_avatar(
             return Ok(created(&state, &existing));
         }
     }
-    let max = state.config.max_upload_bytes;
-    let file = read_file(request, max).await?;
+    let form = read_form(request, state.config.max_upload_bytes, false).await?;
+    let avatar = store_upload(&state, user, idempotency_key, form.file).await?;
+    Ok(created(&state, &avatar))
+}
 
+/// `POST /web/upload` (contract, "Web interface"): the upload page's plain
+/// HTML form, for browsers without JavaScript. Multipart with the user id
+/// in the form field `user_id` (before or after `file`) and the file in
+/// `file`; the same validation as [`upload_avatar`]. Success is
+/// `303 See Other` to `/web/gallery/{user_id}`.
+///
+/// Errors keep their status; the body is a small HTML page with the
+/// message when the browser asks for `text/html` (a person is reading it),
+/// and the contract's JSON otherwise. A missing `user_id` field is 400,
+/// with details that name the field.
+#[tracing::instrument(skip_all, fields(user_id, avatar_id))]
+pub async fn upload_form(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    request: Request,
+) -> Response {
+    let result = async {
+        let form = read_form(request, state.config.max_upload_bytes, true).await?;
+        let user = parse_user_id(form.user_id.as_deref().ok_or_else(|| {
+            ApiError::InvalidUserId("the user_id form field is required".into())
+        })?)?;
+        tracing::Span::current().record("user_id", tracing::field::display(&user));
+        let avatar = store_upload(&state, user, None, form.file).await?;
+        Ok::<_, ApiError>(avatar)
+    }
+    .await;
+    match result {
+        Ok(avatar) => (
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, gallery_path(&avatar.user_id))],
+        )
+            .into_response(),
+        Err(e) if avatar_shared::http::accepts_html(&headers) => e.into_html_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The gallery page of `user`: `/web/gallery/{user_id}`. User ids are
+/// `[A-Za-z0-9._@-]`, all valid in a path segment as they are.
+pub fn gallery_path(user: &UserId) -> String {
+    format!("/web/gallery/{user}")
+}
+
+/// Validates, strips and stores one uploaded file for `user`: the shared
+/// core of both upload routes. Inserts the row (`processing`) before the
+/// object is stored, and removes it again if storing fails.
+///
+/// # Errors
+/// 400 (format, image, dimensions), 503 (dependencies).
+pub async fn store_upload(
+    state: &AppState,
+    user: UserId,
+    idempotency_key: Option<String>,
+    file: UploadedFile,
+) -> Result<AvatarRow, ApiError> {
     let limits = state.config.image_limits();
     let upload = file.bytes;
     // Decoding and hashing megabytes are CPU work: off the executor.
@@ -93,7 +156,7 @@ pub async fn upload_avatar(
     let bytes = Bytes::from(ingested.bytes);
     let new = NewAvatar {
         id,
-        user_id: user.clone(),
+        user_id: user,
         file_name: file_name_or_default(&file.file_name, ingested.format.extension()),
         idempotency_key,
         original: VariantRow {
@@ -106,7 +169,7 @@ pub async fn upload_avatar(
         },
     };
     let avatar = match state.db.insert_avatar(&new).await? {
-        Inserted::Replayed(existing) => return Ok(created(&state, &existing)),
+        Inserted::Replayed(existing) => return Ok(existing),
         Inserted::Created(avatar) => avatar,
     };
     if let Err(e) = state.storage.put(&key, bytes, ingested.format.mime()).await {
@@ -116,7 +179,7 @@ pub async fn upload_avatar(
         return Err(e.into());
     }
     tracing::info!(format = %ingested.format, width = ingested.width, height = ingested.height, "avatar uploaded");
-    Ok(created(&state, &avatar))
+    Ok(avatar)
 }
 
 fn created(state: &AppState, avatar: &AvatarRow) -> Response {
@@ -153,13 +216,33 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     Ok(Some(key.to_owned()))
 }
 
+/// Longest accepted text form field (`user_id`), bytes; a user id is at
+/// most 64 characters (contract, "Identity").
+const MAX_TEXT_FIELD: usize = 256;
+
+/// The fields of an upload form.
+#[derive(Debug)]
+pub struct UploadForm {
+    /// The `file` field.
+    pub file: UploadedFile,
+    /// The `user_id` field, when asked for and present (web form only).
+    pub user_id: Option<String>,
+}
+
 /// Reads the multipart field `file`, refusing more than `max` bytes of it
 /// (413) without reading further, and bodies whose `Content-Length` already
-/// exceeds `max` + [`MULTIPART_OVERHEAD`]. Other fields are skipped.
+/// exceeds `max` + [`MULTIPART_OVERHEAD`]. With `with_user_field`, also the
+/// text field `user_id` (at most 256 bytes), in either order. Other fields
+/// are skipped; reading stops as soon as the wanted fields are in.
 ///
 /// # Errors
-/// 400 when the body is not multipart or has no `file` field; 413 over the limit.
-pub async fn read_file(request: Request, max: u64) -> Result<UploadedFile, ApiError> {
+/// 400 when the body is not multipart or has no `file` field, or
+/// `user_id` is too long or not UTF-8; 413 over the limit.
+pub async fn read_form(
+    request: Request,
+    max: u64,
+    with_user_field: bool,
+) -> Result<UploadForm, ApiError> {
     let too_large = ApiError::FileTooLarge { max_size: max };
     let declared = request
         .headers()
@@ -182,27 +265,46 @@ pub async fn read_file(request: Request, max: u64) -> Result<UploadedFile, ApiEr
             ApiError::bad_request("Invalid request", format!("malformed multipart body: {e}"))
         }
     };
-    while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {
-        if field.name() != Some("file") {
-            continue;
-        }
+    let mut file = None;
+    let mut user_id = None;
+    while file.is_none() || (with_user_field && user_id.is_none()) {
+        let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? else {
+            break;
+        };
+        let (limit, is_file) = match field.name() {
+            Some("file") if file.is_none() => (max, true),
+            Some("user_id") if with_user_field && user_id.is_none() => {
+                (MAX_TEXT_FIELD as u64, false)
+            }
+            _ => continue,
+        };
         let file_name = sanitize_file_name(field.file_name().unwrap_or_default());
         let mut buf = BytesMut::new();
         while let Some(chunk) = field.chunk().await.map_err(bad_multipart)? {
-            if buf.len() as u64 + chunk.len() as u64 > max {
-                return Err(too_large);
+            if buf.len() as u64 + chunk.len() as u64 > limit {
+                return Err(if is_file {
+                    too_large
+                } else {
+                    ApiError::InvalidUserId("user_id is longer than 64 characters".into())
+                });
             }
             buf.extend_from_slice(&chunk);
         }
-        return Ok(UploadedFile {
-            file_name,
-            bytes: buf.freeze(),
-        });
+        if is_file {
+            file = Some(UploadedFile {
+                file_name,
+                bytes: buf.freeze(),
+            });
+        } else {
+            let text = String::from_utf8(buf.to_vec())
+                .map_err(|_| ApiError::InvalidUserId("user_id is not UTF-8".into()))?;
+            user_id = Some(text.trim().to_owned());
+        }
     }
-    Err(ApiError::bad_request(
-        "Missing file",
-        "multipart field 'file' is required",
-    ))
+    let file = file.ok_or_else(|| {
+        ApiError::bad_request("Missing file", "multipart field 'file' is required")
+    })?;
+    Ok(UploadForm { file, user_id })
 }
 
 /// The last path component of a client file name, without control
