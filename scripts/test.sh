@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: unit, integration and end-to-end tests against a real
 # PostgreSQL and a real S3 + SQS API (moto) on loopback, started here on a
-# free port and stopped afterwards. Each test makes its own database,
-# bucket and queues, so tests run in parallel.
+# free port and stopped afterwards, then the browser tests (web-tests/, in
+# Chromium). Each test makes its own database, buckets and queues, so tests
+# run in parallel.
 set -euo pipefail
 source "$(dirname "$0")/stack.sh"
 trap stack_down EXIT
@@ -17,13 +18,20 @@ drop_test_databases() {
 }
 drop_test_databases
 # The function binaries themselves are tested in plain-HTTP mode
-# (local/tests/binaries.rs); test runners build only test targets.
-cargo build --workspace --bins --locked
+# (local/tests/binaries.rs) and avatar-local runs the browser tests; test
+# runners build only test targets. Building every target in one command
+# resolves features once, so the test build below reuses everything.
+cargo build --workspace --all-targets --locked
 status=0
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@" || status=$?
 else
   cargo test --workspace --locked --no-fail-fast "$@" || status=$?
+fi
+# Browser tests of the web pages, against the same emulator and PostgreSQL
+# (WEB_TESTS=0 skips them, e.g. when running one Rust test by name).
+if [ "${WEB_TESTS:-1}" != 0 ]; then
+  bash "$ROOT/scripts/web-tests.sh" || status=$?
 fi
 drop_test_databases
 exit "$status"

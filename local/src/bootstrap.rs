@@ -7,7 +7,9 @@
 //!   (`{queue}-dlq`, redrive after `MAX_RECEIVE_COUNT` deliveries) and the
 //!   configured visibility timeout;
 //! * the bucket's ObjectCreated notification for `originals/` to the upload
-//!   queue, with the queue policy that lets S3 send to it.
+//!   queue, with the queue policy that lets S3 send to it;
+//! * the web bucket with `web-static/` and `config.json` published into it
+//!   ([`crate::web::publish`]).
 
 use anyhow::Context;
 use avatar_shared::keys::ORIGINALS_PREFIX;
@@ -83,7 +85,10 @@ pub async fn bootstrap(
         .send()
         .await
         .with_context(|| format!("bucket notification on {}", config.bucket))?;
-    tracing::info!(bucket = %config.bucket, upload_queue = %upload.url, delete_queue = %delete.url, "bootstrap done");
+    create_bucket(s3, &config.web_bucket).await?;
+    let dir = crate::web::static_dir();
+    let pages = crate::web::publish(config, s3, &dir).await?;
+    tracing::info!(bucket = %config.bucket, web_bucket = %config.web_bucket, pages, upload_queue = %upload.url, delete_queue = %delete.url, "bootstrap done");
     Ok(Resources { upload, delete })
 }
 

@@ -7,6 +7,9 @@
 //! `batchItemFailures`, and leaves the failed ones invisible until the
 //! queue's visibility timeout: SQS then redelivers them, and after the
 //! redrive policy's `maxReceiveCount` moves them to the dead-letter queue.
+//! With a batching window (Lambda's `MaximumBatchingWindowInSeconds`) it
+//! keeps gathering messages after the first one until the batch is full or
+//! the window has passed.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -20,6 +23,8 @@ use tokio::sync::watch;
 pub const BATCH_SIZE: i32 = 10;
 /// Long-poll wait per receive, seconds: short, so shutdown is prompt.
 pub const WAIT_SECONDS: i32 = 1;
+/// Longest batching window Lambda accepts, seconds.
+pub const MAX_BATCHING_WINDOW_SECONDS: u64 = 300;
 
 /// One queue → handler mapping.
 #[derive(Debug, Clone)]
@@ -32,6 +37,9 @@ pub struct EventSourceMapping {
     pub queue_url: String,
     /// Queue ARN (the records' `eventSourceARN`).
     pub queue_arn: String,
+    /// How long to keep gathering a batch after its first message
+    /// (`MaximumBatchingWindowInSeconds`, 0–300 s); zero invokes at once.
+    pub batching_window: Duration,
 }
 
 impl EventSourceMapping {
@@ -52,7 +60,10 @@ impl EventSourceMapping {
             };
             let messages = match received {
                 Ok(m) if m.is_empty() => continue,
-                Ok(m) => m,
+                Ok(m) => tokio::select! {
+                    m = self.fill_batch(m) => m,
+                    _ = shutdown.changed() => break,
+                },
                 Err(e) => {
                     tracing::warn!(function = self.function, error = %e, "receive failed; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -93,6 +104,39 @@ impl EventSourceMapping {
             .send()
             .await?;
         Ok(out.messages.unwrap_or_default())
+    }
+
+    /// Receives more messages into `batch` until it holds [`BATCH_SIZE`] or
+    /// the batching window (from now) has passed. Receive errors end the
+    /// gathering; what was received is still handled.
+    async fn fill_batch(&self, mut batch: Vec<Message>) -> Vec<Message> {
+        let deadline = tokio::time::Instant::now() + self.batching_window;
+        while batch.len() < BATCH_SIZE as usize {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let more = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(BATCH_SIZE - batch.len() as i32)
+                .wait_time_seconds(0)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await;
+            match more {
+                Ok(out) if !out.messages().is_empty() => {
+                    batch.extend(out.messages.unwrap_or_default());
+                }
+                Ok(_) => tokio::time::sleep(left.min(Duration::from_millis(200))).await,
+                Err(e) => {
+                    tracing::warn!(function = self.function, error = %e, "receive failed while batching");
+                    break;
+                }
+            }
+        }
+        batch
     }
 
     fn to_event(&self, messages: &[Message]) -> SqsEvent {

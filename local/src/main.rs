@@ -1,17 +1,20 @@
 //! `avatar-local`: run the whole service locally, or one operator step.
 //!
 //! ```text
-//! avatar-local serve       migrate + bootstrap, then serve the API on GATEWAY_ADDR
-//!                          with the event source mappings and the purge sweep
+//! avatar-local serve       migrate + bootstrap, then serve the API and the web
+//!                          pages on GATEWAY_ADDR with the event source mappings
+//!                          (BATCH_WINDOW_SECONDS) and the purge sweep
 //! avatar-local migrate     create the database if needed and apply migrations
-//! avatar-local bootstrap   create the bucket, queues, DLQs and the notification
+//! avatar-local bootstrap   create the buckets, queues, DLQs and the notification,
+//!                          and publish web-static/ into the web bucket
 //! avatar-local sweep       run one purge sweep and print its report
 //! ```
 
 use std::time::Duration;
 
 use anyhow::Context;
-use avatar_local::stack::{prepare, Stack};
+use avatar_local::event_source_mapping::MAX_BATCHING_WINDOW_SECONDS;
+use avatar_local::stack::{prepare, Options, Stack};
 use avatar_shared::db::Database;
 use avatar_shared::{AppState, Config};
 
@@ -32,8 +35,17 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "300".into())
                 .parse()
                 .context("SWEEP_INTERVAL_SECONDS")?;
-            let stack =
-                Stack::start(config, addr, Some(Duration::from_secs(sweep_every.max(1)))).await?;
+            let batching_window: u64 = std::env::var("BATCH_WINDOW_SECONDS")
+                .unwrap_or_else(|_| "0".into())
+                .parse()
+                .context("BATCH_WINDOW_SECONDS")?;
+            let options = Options {
+                sweep_every: Some(Duration::from_secs(sweep_every.max(1))),
+                batching_window: Duration::from_secs(
+                    batching_window.min(MAX_BATCHING_WINDOW_SECONDS),
+                ),
+            };
+            let stack = Stack::start(config, addr, options).await?;
             eprintln!("avatar service on http://{}", stack.addr);
             avatar_shared::runtime::shutdown_signal().await;
             stack.stop().await;

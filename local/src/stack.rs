@@ -16,12 +16,14 @@ use crate::bootstrap::{bootstrap, Resources};
 use crate::event_source_mapping::EventSourceMapping;
 
 /// The gateway: the routes of upload, get, metadata and delete, merged as
-/// API Gateway routes them, plus `/health` and the JSON fallbacks.
+/// API Gateway routes them, the static pages from the web bucket, plus
+/// `/health` and the JSON fallbacks.
 pub fn gateway(state: Arc<AppState>) -> Router {
     let routes = avatar_upload::routes()
         .merge(avatar_get::routes())
         .merge(avatar_metadata::routes())
-        .merge(avatar_delete::routes());
+        .merge(avatar_delete::routes())
+        .merge(crate::web::routes());
     avatar_shared::http::service(routes, state)
 }
 
@@ -42,6 +44,17 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
+/// How the local stack runs besides the service's own [`Config`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Period of the purge sweep; `None` runs none (tests call it).
+    pub sweep_every: Option<Duration>,
+    /// The upload queue's batching window (Lambda's
+    /// `MaximumBatchingWindowInSeconds`): how long the thumbnail function's
+    /// event source mapping gathers messages before invoking it.
+    pub batching_window: Duration,
+}
+
 /// A running stack.
 pub struct Stack {
     /// Where the gateway listens.
@@ -57,15 +70,11 @@ pub struct Stack {
 impl Stack {
     /// Prepares resources, then serves the gateway on `addr` (port 0 picks a
     /// free port) and starts both event source mappings and, with
-    /// `sweep_every`, the periodic purge sweep.
+    /// `options.sweep_every`, the periodic purge sweep.
     ///
     /// # Errors
     /// Preparation or bind failures.
-    pub async fn start(
-        config: Config,
-        addr: SocketAddr,
-        sweep_every: Option<Duration>,
-    ) -> anyhow::Result<Self> {
+    pub async fn start(config: Config, addr: SocketAddr, options: Options) -> anyhow::Result<Self> {
         let resources = prepare(&config).await?;
         let state = AppState::new(config).await?;
         let (shutdown, rx) = watch::channel(false);
@@ -90,6 +99,7 @@ impl Stack {
             sqs: sqs.clone(),
             queue_url: resources.upload.url.clone(),
             queue_arn: resources.upload.arn.clone(),
+            batching_window: options.batching_window,
         };
         let s = state.clone();
         tasks.push(tokio::spawn(thumbnails.run(
@@ -101,6 +111,7 @@ impl Stack {
             sqs,
             queue_url: resources.delete.url.clone(),
             queue_arn: resources.delete.arn.clone(),
+            batching_window: Duration::ZERO,
         };
         let s = state.clone();
         tasks.push(tokio::spawn(purges.run(
@@ -108,7 +119,7 @@ impl Stack {
             rx.clone(),
         )));
 
-        if let Some(every) = sweep_every {
+        if let Some(every) = options.sweep_every {
             let s = state.clone();
             let mut stop = rx.clone();
             tasks.push(tokio::spawn(async move {

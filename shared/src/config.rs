@@ -22,6 +22,9 @@ pub struct Config {
     pub database_pool_size: usize,
     /// `AVATAR_BUCKET`: bucket holding originals and variants.
     pub bucket: String,
+    /// `WEB_BUCKET`: bucket holding the static web pages (`web-static/`) and
+    /// their `config.json`; the gateway serves `/web/*` from it.
+    pub web_bucket: String,
     /// `UPLOAD_QUEUE`: queue receiving the bucket's ObjectCreated notifications
     /// (the thumbnail function's event source).
     pub upload_queue: String,
@@ -100,6 +103,7 @@ impl Config {
             database_url: text("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/avatars"),
             database_pool_size: number("DATABASE_POOL_SIZE", 8)?.max(1) as usize,
             bucket: text("AVATAR_BUCKET", "avatars"),
+            web_bucket: text("WEB_BUCKET", "avatar-web"),
             upload_queue: text("UPLOAD_QUEUE", "avatar-uploads"),
             delete_queue: text("DELETE_QUEUE", "avatar-deletes"),
             max_receive_count: max_receive_count as u32,

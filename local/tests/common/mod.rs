@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use avatar_local::stack::Stack;
+use avatar_local::stack::{Options, Stack};
 use avatar_shared::Config;
 use reqwest::multipart::{Form, Part};
 use reqwest::Response;
@@ -65,6 +65,7 @@ impl TestApp {
         config.database_url =
             with_database(&config.database_url, &format!("avatars_test_{suffix}"));
         config.bucket = format!("test-{suffix}");
+        config.web_bucket = format!("web-{suffix}");
         config.upload_queue = format!("uploads-{suffix}");
         config.delete_queue = format!("deletes-{suffix}");
         config.visibility_timeout = Duration::from_secs(1);
@@ -72,9 +73,13 @@ impl TestApp {
         config.orphan_grace = Duration::ZERO;
         config.s3_force_path_style = true;
         adjust(&mut config);
-        let stack = Stack::start(config.clone(), "127.0.0.1:0".parse().unwrap(), None)
-            .await
-            .expect("stack starts (is `make test`'s emulator running?)");
+        let stack = Stack::start(
+            config.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+            Options::default(),
+        )
+        .await
+        .expect("stack starts (is `make test`'s emulator running?)");
         Self {
             base: format!("http://{}", stack.addr),
             http: reqwest::Client::new(),

@@ -1,0 +1,243 @@
+//! The static web interface (contract, "Web interface"): `web-static/` is
+//! published into the web bucket (`WEB_BUCKET`) by the bootstrap, and the
+//! local gateway serves `/web/*` from that bucket, as the HTTP API's
+//! bucket proxy (or CloudFront) does in AWS. The path → key mapping is
+//! [`avatar_shared::routes::WEB_ROUTES`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use avatar_shared::http::{if_none_match, route_not_found};
+use avatar_shared::routes::WEB_ROUTES;
+use avatar_shared::{AppState, Config, ImageFormat, Size};
+use aws_sdk_s3::primitives::ByteStream;
+use axum::extract::{RawPathParams, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+
+/// The pages' `Content-Security-Policy`: no inline script or style, no
+/// third-party origin; previews are `blob:` URLs. In AWS the same header
+/// comes from the distribution's response headers policy.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self' blob:; connect-src 'self'; form-action 'self'; \
+     base-uri 'none'; frame-ancestors 'none'";
+
+/// Where `web-static/` is: `WEB_STATIC_DIR`, else `./web-static`, else the
+/// source tree this binary was built from.
+pub fn static_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("WEB_STATIC_DIR") {
+        return dir.into();
+    }
+    let here = PathBuf::from("web-static");
+    if here.is_dir() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-static")
+}
+
+/// `Content-Type` of a static file, from its extension.
+pub fn content_type(path: &Path) -> &'static str {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+    {
+        "html" => "text/html; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `config.json`: the server's limits, so the pages check files with the
+/// same numbers as the upload function (sizes in bytes, pixels as
+/// width × height).
+pub fn client_config(config: &Config) -> serde_json::Value {
+    serde_json::json!({
+        "max_upload_bytes": config.max_upload_bytes,
+        "max_pixels": config.max_pixels,
+        "mime_types": ImageFormat::ALL.iter().map(|f| f.mime()).collect::<Vec<_>>(),
+        "sizes": Size::THUMBNAILS.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+    })
+}
+
+/// Uploads every file under `dir` (keys are paths relative to it) and
+/// `config.json` into `config.web_bucket`, which must exist. Returns the
+/// number of objects written.
+///
+/// # Errors
+/// Unreadable files (naming them) or S3 failures.
+pub async fn publish(
+    config: &Config,
+    s3: &aws_sdk_s3::Client,
+    dir: &Path,
+) -> anyhow::Result<usize> {
+    let mut files = Vec::new();
+    collect_files(dir, &mut files)
+        .with_context(|| format!("web pages in {} (set WEB_STATIC_DIR)", dir.display()))?;
+    anyhow::ensure!(!files.is_empty(), "no web pages in {}", dir.display());
+    let mut objects: Vec<(String, Vec<u8>, &str)> = Vec::new();
+    for file in &files {
+        let key = file
+            .strip_prefix(dir)?
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        let body = std::fs::read(file).with_context(|| format!("read {}", file.display()))?;
+        objects.push((key, body, content_type(file)));
+    }
+    objects.push((
+        "config.json".into(),
+        serde_json::to_vec_pretty(&client_config(config))?,
+        "application/json",
+    ));
+    for (key, body, content_type) in &objects {
+        s3.put_object()
+            .bucket(&config.web_bucket)
+            .key(key)
+            .content_type(*content_type)
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .with_context(|| format!("publish {key} to {}", config.web_bucket))?;
+    }
+    Ok(objects.len())
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The `/web/*` routes of [`avatar_shared::routes::WEB_ROUTES`], answered
+/// from the web bucket (a `{param}` in the key takes the path's value),
+/// plus `/web` and `/web/` → the upload page.
+pub fn routes() -> Router<Arc<AppState>> {
+    let to_upload = || async { Redirect::permanent("/web/upload") };
+    let mut router = Router::new()
+        .route("/web", get(to_upload))
+        .route("/web/", get(to_upload));
+    for route in WEB_ROUTES {
+        let key = route.key;
+        router = router.route(
+            route.path,
+            get(
+                move |State(state): State<Arc<AppState>>,
+                      params: RawPathParams,
+                      headers: HeaderMap| async move {
+                    let mut key = key.to_owned();
+                    for (name, value) in &params {
+                        key = key.replace(&format!("{{{name}}}"), value);
+                    }
+                    serve(&state, &key, &headers).await
+                },
+            ),
+        );
+    }
+    router
+}
+
+/// One object of the web bucket as a page: its `Content-Type` and ETag,
+/// 304 on `If-None-Match`, `no-cache` so a new deployment shows at once
+/// (revalidation is a 304), and the security headers.
+async fn serve(state: &AppState, key: &str, headers: &HeaderMap) -> Response {
+    let s3 = state.storage.client();
+    let out = match s3
+        .get_object()
+        .bucket(&state.config.web_bucket)
+        .key(key)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+            return route_not_found().await;
+        }
+        Err(e) => {
+            tracing::error!(error = %aws_sdk_s3::error::DisplayErrorContext(&e), key, "web page unavailable");
+            return avatar_shared::http::ApiError::Unavailable(e.to_string()).into_response();
+        }
+    };
+    let etag = out.e_tag().unwrap_or_default().trim_matches('"').to_owned();
+    let content_type = out
+        .content_type()
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let mut response = if !etag.is_empty() && if_none_match(headers, &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        match out.body.collect().await {
+            Ok(body) => ([(header::CONTENT_TYPE, content_type)], body.into_bytes()).into_response(),
+            Err(e) => {
+                return avatar_shared::http::ApiError::Unavailable(e.to_string()).into_response()
+            }
+        }
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_by_extension() {
+        assert_eq!(
+            content_type(Path::new("upload.html")),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(
+            content_type(Path::new("assets/app.js")),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            content_type(Path::new("assets/app.css")),
+            "text/css; charset=utf-8"
+        );
+        assert_eq!(content_type(Path::new("x")), "application/octet-stream");
+    }
+
+    #[test]
+    fn every_web_route_is_published_from_web_static() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-static");
+        for route in avatar_shared::routes::WEB_ROUTES {
+            if route.key.contains('{') || route.key == "config.json" {
+                continue;
+            }
+            assert!(dir.join(route.key).is_file(), "{} is missing", route.key);
+        }
+    }
+}

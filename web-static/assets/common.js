@@ -1,0 +1,108 @@
+// Shared by the upload and gallery pages: the remembered user id, the
+// server's limits (config.json, written by the bootstrap from the same
+// settings the upload function enforces), and error wording for people.
+
+const USER_KEY = "avatars.user_id";
+
+/** A user id per the contract: 1–64 characters of [A-Za-z0-9._@-]. */
+export const USER_ID = /^[A-Za-z0-9._@-]{1,64}$/;
+
+export function rememberedUser() {
+  try {
+    return localStorage.getItem(USER_KEY) || "";
+  } catch {
+    return "";
+  }
+}
+
+export function rememberUser(id) {
+  try {
+    localStorage.setItem(USER_KEY, id);
+  } catch {
+    // Private mode or storage disabled: the field still works.
+  }
+}
+
+/** The contract's limits, used until config.json has answered. */
+export const DEFAULT_CONFIG = Object.freeze({
+  max_upload_bytes: 10 * 1024 * 1024,
+  max_pixels: 50_000_000,
+  mime_types: ["image/jpeg", "image/png", "image/webp"],
+  sizes: ["100x100", "300x300", "1200x1200"],
+});
+
+/** The server's limits (config.json), or the defaults when it is unreachable. */
+export async function loadConfig() {
+  try {
+    const response = await fetch("/web/config.json", { cache: "no-cache" });
+    if (!response.ok) return DEFAULT_CONFIG;
+    return { ...DEFAULT_CONFIG, ...(await response.json()) };
+  } catch {
+    return DEFAULT_CONFIG;
+  }
+}
+
+/** Marks the page as wired up (`<html data-ready>`), for tests and styles. */
+export function markReady() {
+  document.documentElement.dataset.ready = "true";
+}
+
+/** `n` bytes as a person says it: 10 MiB, 512 KiB, 12 bytes. */
+export function humanBytes(n) {
+  const trim = (v) => v.toFixed(1).replace(/\.0$/, "");
+  if (n >= 1024 * 1024) return `${trim(n / (1024 * 1024))} MiB`;
+  if (n >= 1024) return `${trim(n / 1024)} KiB`;
+  return `${n} bytes`;
+}
+
+/**
+ * The format of a file from its first bytes, as the server decides it
+ * (magic bytes, never the name or the browser's type): "jpeg", "png",
+ * "webp", or null.
+ */
+export async function sniffFormat(file) {
+  const head = new Uint8Array(await file.slice(0, 12).arrayBuffer());
+  const starts = (bytes, at = 0) => bytes.every((b, i) => head[at + i] === b);
+  if (starts([0xff, 0xd8, 0xff])) return "jpeg";
+  if (starts([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return "png";
+  if (starts([0x52, 0x49, 0x46, 0x46]) && starts([0x57, 0x45, 0x42, 0x50], 8)) return "webp";
+  return null;
+}
+
+/** A sentence for a person from an API error body and status. */
+export function describeError(status, body) {
+  const error = body && body.error;
+  switch (error) {
+    case "Invalid file format":
+      return "This file is not a JPEG, PNG or WebP image; choose one of those.";
+    case "File too large":
+      return `The file is larger than the limit of ${humanBytes(body.max_size)}.`;
+    case "Image dimensions too large":
+      return `The picture has too many pixels; the limit is ${(body.max_pixels / 1e6).toFixed(0)} megapixels.`;
+    case "Invalid image":
+      return "This picture could not be read; the file may be damaged or incomplete.";
+    case "Unauthorized":
+      return "Enter your user id first.";
+    case "Invalid user id":
+      return "The user id may only use letters, digits, dots, underscores, @ or hyphens (1–64 characters).";
+    case "Forbidden":
+      return "You can only delete your own avatars.";
+    case "Avatar not found":
+      return "This avatar no longer exists.";
+    default:
+      if (status === 503 || status === 502 || status === 504) {
+        return "The service is unavailable right now; try again in a moment.";
+      }
+      if (error) return body.details ? `${error}: ${body.details}.` : `${error}.`;
+      return `The server answered ${status}; try again in a moment.`;
+  }
+}
+
+/** Parses a JSON error body, tolerating anything else. */
+export function parseBody(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,213 @@
+// The upload page: remembered user id, file picker and drag & drop, local
+// preview, the server's checks done early (format by magic bytes, size,
+// pixel budget), then an XMLHttpRequest to the JSON API so the progress bar
+// shows real bytes sent. Without this script the form still posts to
+// /web/upload.
+import {
+  USER_ID, DEFAULT_CONFIG, rememberedUser, rememberUser, loadConfig, humanBytes, sniffFormat,
+  describeError, parseBody, markReady,
+} from "./common.js";
+
+const $ = (id) => document.getElementById(id);
+const form = $("upload-form");
+const userInput = $("user-id");
+const fileInput = $("file");
+const zone = $("drop-zone");
+const preview = $("preview");
+const previewImg = $("preview-img");
+const previewInfo = $("preview-info");
+const progressBox = $("progress-box");
+const progress = $("progress");
+const progressText = $("progress-text");
+const message = $("message");
+const submit = $("submit");
+const galleryLink = $("gallery-link");
+
+let config = DEFAULT_CONFIG;
+let chosen = null; // { file, error } once a file is picked
+let previewUrl = null;
+let uploading = false;
+
+function say(text, kind = "") {
+  message.className = `message ${kind}`.trim();
+  message.setAttribute("role", kind === "error" ? "alert" : "status");
+  message.replaceChildren(text);
+}
+
+function sayWithLink(text, href, linkText) {
+  const link = document.createElement("a");
+  link.href = href;
+  link.textContent = linkText;
+  link.id = "result-link";
+  message.className = "message success";
+  message.setAttribute("role", "status");
+  message.replaceChildren(`${text} `, link);
+}
+
+function galleryHref(user) {
+  return `/web/gallery/${encodeURIComponent(user)}`;
+}
+
+function showGalleryLink() {
+  const user = userInput.value.trim();
+  galleryLink.hidden = !USER_ID.test(user);
+  if (!galleryLink.hidden) galleryLink.href = galleryHref(user);
+}
+
+/** Checks a picked file as the server will, and shows its preview. */
+async function choose(file) {
+  chosen = { file, error: null };
+  say("");
+  progressBox.hidden = true;
+  if (previewUrl) URL.revokeObjectURL(previewUrl);
+  previewUrl = null;
+  preview.hidden = true;
+  previewInfo.textContent = "";
+
+  const format = await sniffFormat(file);
+  if (file.size === 0) {
+    chosen.error = "This file is empty; choose a picture.";
+  } else if (!format) {
+    chosen.error = describeError(400, { error: "Invalid file format" });
+  } else if (file.size > config.max_upload_bytes) {
+    chosen.error = `This file is ${humanBytes(file.size)}; the limit is ${humanBytes(config.max_upload_bytes)}.`;
+  }
+  previewInfo.textContent = `${file.name} · ${humanBytes(file.size)}${format ? ` · ${format.toUpperCase()}` : ""}`;
+  if (chosen.error) {
+    say(chosen.error, "error");
+    return;
+  }
+  previewUrl = URL.createObjectURL(file);
+  previewImg.src = previewUrl;
+  preview.hidden = false;
+  try {
+    await previewImg.decode();
+    const { naturalWidth: w, naturalHeight: h } = previewImg;
+    previewInfo.textContent += ` · ${w}×${h}`;
+    if (w * h > config.max_pixels) {
+      chosen.error = `This picture is ${w}×${h}; the limit is ${(config.max_pixels / 1e6).toFixed(0)} megapixels.`;
+      say(chosen.error, "error");
+    }
+  } catch {
+    // The browser cannot show it; the server decides whether it decodes.
+  }
+}
+
+function upload() {
+  const user = userInput.value.trim();
+  const file = chosen.file;
+  const body = new FormData();
+  body.append("file", file, file.name);
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", "/api/v1/avatars");
+  xhr.setRequestHeader("X-User-ID", user);
+  xhr.setRequestHeader("Accept", "application/json");
+  progress.max = file.size;
+  progress.value = 0;
+  progressText.textContent = `0 of ${humanBytes(file.size)} (0%)`;
+  progressBox.hidden = false;
+  xhr.upload.addEventListener("progress", (e) => {
+    const total = e.lengthComputable ? e.total : file.size;
+    progress.max = total;
+    progress.value = e.loaded;
+    progressText.textContent = `${humanBytes(e.loaded)} of ${humanBytes(total)} (${Math.floor((100 * e.loaded) / total)}%)`;
+  });
+  xhr.upload.addEventListener("load", () => {
+    progress.value = progress.max;
+    progressText.textContent = `${humanBytes(progress.max)} of ${humanBytes(progress.max)} (100%)`;
+  });
+  uploading = true;
+  submit.disabled = true;
+  say("Uploading…");
+  xhr.addEventListener("loadend", () => {
+    uploading = false;
+    submit.disabled = false;
+    if (xhr.status === 201) {
+      const created = parseBody(xhr.responseText);
+      sayWithLink("Uploaded. Your thumbnails are being made.", galleryHref(user), "See it in your gallery");
+      form.dataset.avatarId = created ? created.id : "";
+      fileInput.value = "";
+      chosen = null;
+    } else if (xhr.status === 0) {
+      say("The upload did not reach the server; check your connection and try again.", "error");
+    } else {
+      say(describeError(xhr.status, parseBody(xhr.responseText)), "error");
+    }
+  });
+  xhr.send(body);
+}
+
+function onSubmit(event) {
+  event.preventDefault();
+  if (uploading) return;
+  const user = userInput.value.trim();
+  if (!USER_ID.test(user)) {
+    say(describeError(400, { error: user ? "Invalid user id" : "Unauthorized" }), "error");
+    userInput.focus();
+    return;
+  }
+  if (!chosen) {
+    say("Choose a picture first.", "error");
+    zone.focus();
+    return;
+  }
+  if (chosen.error) {
+    say(chosen.error, "error");
+    return;
+  }
+  upload();
+}
+
+async function main() {
+  document.documentElement.classList.add("js");
+  // Our checks replace the browser's bubbles; the no-JS form keeps them.
+  form.noValidate = true;
+  userInput.value = userInput.value || rememberedUser();
+  showGalleryLink();
+  userInput.addEventListener("input", () => {
+    const user = userInput.value.trim();
+    if (USER_ID.test(user)) rememberUser(user);
+    showGalleryLink();
+  });
+
+  // The drop zone is a button for the keyboard: Enter or Space opens the
+  // picker, which stays the one source of the file for the no-JS path.
+  zone.tabIndex = 0;
+  zone.setAttribute("role", "button");
+  fileInput.tabIndex = -1;
+  zone.addEventListener("click", (e) => {
+    if (e.target !== fileInput) fileInput.click();
+  });
+  zone.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      fileInput.click();
+    }
+  });
+  for (const type of ["dragenter", "dragover"]) {
+    zone.addEventListener(type, (e) => {
+      e.preventDefault();
+      zone.classList.add("dragging");
+    });
+  }
+  for (const type of ["dragleave", "dragend"]) {
+    zone.addEventListener(type, () => zone.classList.remove("dragging"));
+  }
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("dragging");
+    const file = e.dataTransfer && e.dataTransfer.files[0];
+    if (file) choose(file);
+  });
+  fileInput.addEventListener("change", () => {
+    if (fileInput.files[0]) choose(fileInput.files[0]);
+  });
+  form.addEventListener("submit", onSubmit);
+
+  config = await loadConfig();
+  $("limit-size").textContent = humanBytes(config.max_upload_bytes);
+  fileInput.accept = config.mime_types.join(",");
+  markReady();
+}
+
+main();

@@ -1,0 +1,282 @@
+// Browser tests of the web interface (contract, "Web interface") in Debian's
+// Chromium, driven by playwright-core, against the local stack that
+// scripts/web-tests.sh starts (the same `avatar-local serve` as `make run`).
+//
+// Environment: BASE_URL (the gateway), CORPUS_DIR (../shared/corpus),
+// ARTIFACTS_DIR (screenshots), CHROMIUM (default /usr/bin/chromium).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const BASE = process.env.BASE_URL;
+const CORPUS = process.env.CORPUS_DIR;
+const ARTIFACTS = process.env.ARTIFACTS_DIR || "target/web-tests";
+assert.ok(BASE && CORPUS, "BASE_URL and CORPUS_DIR must be set (run scripts/web-tests.sh)");
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const PHOTO = "j09_photo_eveningglow.jpg"; // 2560x1600 JPEG
+const DROPPED = "p10_art_arc_transparent.png"; // 2140x1200 PNG with alpha
+const TIMEOUT = 30_000;
+
+let browser;
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** A fresh page (own storage) that fails the test on any script error or
+ *  CSP violation: the pages must run under their strict policy. */
+async function newPage(t, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !/Failed to load resource/.test(m.text())) {
+      problems.push(`console: ${m.text()}`);
+    }
+  });
+  t.after(async () => {
+    await context.close();
+    assert.deepEqual(problems, [], "no script errors or CSP violations");
+  });
+  return page;
+}
+
+/** Opens a page and waits until its script has wired it up. */
+async function open(page, path) {
+  await page.goto(`${BASE}${path}`);
+  await page.locator("html[data-ready]").waitFor({ state: "attached" });
+}
+
+function uniqueUser(prefix) {
+  return `${prefix}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+async function api(path, init) {
+  return fetch(`${BASE}${path}`, init);
+}
+
+async function listAvatars(user) {
+  const response = await api(`/api/v1/users/${user}/avatars`);
+  assert.equal(response.status, 200);
+  return (await response.json()).items;
+}
+
+/** Waits until the progress bar shows every byte sent. */
+async function expectFullProgress(page, bytes) {
+  await page.waitForFunction(() => {
+    const p = document.getElementById("progress");
+    return !p.closest("[hidden]") && p.max > 0 && p.value === p.max;
+  });
+  const { value, max, text } = await page.evaluate(() => {
+    const p = document.getElementById("progress");
+    return { value: p.value, max: p.max, text: document.getElementById("progress-text").textContent };
+  });
+  assert.ok(max >= bytes, `progress counts the request's bytes (${max} >= ${bytes})`);
+  assert.equal(value, max);
+  assert.match(text, /\(100%\)$/);
+}
+
+async function expectPreview(page) {
+  await page.locator("#preview").waitFor({ state: "visible" });
+  const width = await page.$eval("#preview-img", async (img) => {
+    await img.decode();
+    return img.naturalWidth;
+  });
+  assert.ok(width > 0, "the preview shows the chosen picture");
+}
+
+test("upload by file picker, watch it process, see the 300 px thumbnail, delete it", async (t) => {
+  const page = await newPage(t);
+  const user = uniqueUser("picker");
+  // Listening before the page loads turns on Chromium's file chooser
+  // interception before the key press that opens it.
+  const chooser = page.waitForEvent("filechooser");
+  await open(page, "/web/upload");
+  await page.fill("#user-id", user);
+
+  // Keyboard: Tab from the user id reaches the drop zone; Enter opens the picker.
+  await page.focus("#user-id");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "drop-zone");
+  await page.keyboard.press("Enter");
+  await (await chooser).setFiles(join(CORPUS, PHOTO));
+  await expectPreview(page);
+  assert.match(await page.textContent("#preview-info"), /2560×1600/);
+
+  await page.click("#submit");
+  await expectFullProgress(page, readFileSync(join(CORPUS, PHOTO)).length);
+  await page.locator("#result-link").waitFor();
+  await page.screenshot({ path: join(ARTIFACTS, "upload.png"), fullPage: true });
+  // The user id is remembered for the next visit.
+  assert.equal(await page.evaluate(() => localStorage.getItem("avatars.user_id")), user);
+
+  await page.click("#result-link");
+  await page.waitForURL(`${BASE}/web/gallery/${user}`);
+  const tile = page.locator(".tile").first();
+  const badge = tile.locator(".status-badge");
+  // The stack batches upload events for a few seconds (BATCH_WINDOW_SECONDS),
+  // so the tile is seen processing, then turns ready by itself.
+  await assert.doesNotReject(badge.filter({ hasText: "processing" }).waitFor(), "tile starts processing");
+  await badge.filter({ hasText: "ready" }).waitFor({ timeout: TIMEOUT });
+  assert.equal(await page.locator(".tile").count(), 1);
+  assert.ok(await tile.locator(".current-badge").isVisible(), "the only avatar is current");
+  assert.match(await tile.locator(".facts").textContent(), /2560×1600/);
+
+  const img = tile.locator("img");
+  await page.waitForFunction(
+    (el) => el.complete && el.naturalWidth > 0,
+    await img.elementHandle(),
+  );
+  const natural = await img.evaluate((el) => ({ w: el.naturalWidth, h: el.naturalHeight, src: el.currentSrc }));
+  assert.deepEqual([natural.w, natural.h], [300, 300], `a real 300 px thumbnail (${natural.src})`);
+  assert.match(natural.src, /size=300x300$/);
+  assert.match(await img.getAttribute("srcset"), /100x100 100w.*300x300 300w.*1200x1200 1200w/);
+  await page.screenshot({ path: join(ARTIFACTS, "gallery.png"), fullPage: true });
+
+  // Delete: a confirmation first; cancelling keeps the avatar.
+  await tile.getByRole("button", { name: /^Delete/ }).click();
+  const dialog = page.locator("#confirm-delete");
+  await dialog.waitFor({ state: "visible" });
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+  assert.equal(await page.locator(".tile").count(), 1);
+  await tile.getByRole("button", { name: /^Delete/ }).click();
+  await dialog.getByRole("button", { name: "Delete" }).click();
+  await page.locator(".tile").waitFor({ state: "detached" });
+  assert.match(await page.textContent("#status"), /Deleted/);
+  assert.deepEqual(await listAvatars(user), [], "the API agrees it is gone");
+});
+
+test("upload by drag and drop", async (t) => {
+  const page = await newPage(t);
+  const user = uniqueUser("drop");
+  await open(page, "/web/upload");
+  await page.fill("#user-id", user);
+  const bytes = readFileSync(join(CORPUS, DROPPED));
+  const dataTransfer = await page.evaluateHandle(
+    ({ b64, name }) => {
+      const raw = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([raw], name, { type: "image/png" }));
+      return transfer;
+    },
+    { b64: bytes.toString("base64"), name: DROPPED },
+  );
+  const zone = page.locator("#drop-zone");
+  await zone.dispatchEvent("dragenter", { dataTransfer });
+  await zone.dispatchEvent("dragover", { dataTransfer });
+  assert.ok(await zone.evaluate((el) => el.classList.contains("dragging")), "the zone shows it is a target");
+  await zone.dispatchEvent("drop", { dataTransfer });
+  await expectPreview(page);
+  assert.match(await page.textContent("#preview-info"), /PNG · 2140×1200/);
+
+  await page.click("#submit");
+  await expectFullProgress(page, bytes.length);
+  await page.click("#result-link");
+  await page.waitForURL(`${BASE}/web/gallery/${user}`);
+  await page.locator(".tile .status-badge", { hasText: "ready" }).waitFor();
+  const [item] = await listAvatars(user);
+  assert.equal(item.mime_type, "image/png");
+  assert.equal(item.file_name, DROPPED);
+
+  // Readable on a phone: nothing wider than the screen, on either page.
+  const phone = await newPage(t, { viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true });
+  for (const path of ["/web/upload", `/web/gallery/${user}`]) {
+    await open(phone, path);
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${path} fits a 390 px screen (overflow ${overflow} px)`);
+  }
+  await phone.locator(".tile .status-badge", { hasText: "ready" }).waitFor();
+  await phone.screenshot({ path: join(ARTIFACTS, "gallery-phone.png") });
+});
+
+test("without JavaScript the form posts and lands on the gallery (303)", async (t) => {
+  const page = await newPage(t, { javaScriptEnabled: false });
+  const user = uniqueUser("nojs");
+  await page.goto(`${BASE}/web/upload`);
+  assert.ok(await page.locator("#file").isVisible(), "the plain file input is usable");
+  await page.fill("#user-id", user);
+  await page.setInputFiles("#file", join(CORPUS, PHOTO));
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url() === `${BASE}/web/upload` && r.request().method() === "POST"),
+    page.click("#submit"),
+  ]);
+  assert.equal(response.status(), 303);
+  await page.waitForURL(`${BASE}/web/gallery/${user}`);
+  assert.equal((await listAvatars(user)).length, 1);
+
+  // A rejected file shows the message as a page, with the 400 kept.
+  await page.goto(`${BASE}/web/upload`);
+  await page.fill("#user-id", user);
+  await page.setInputFiles("#file", { name: "notes.jpg", mimeType: "image/jpeg", buffer: Buffer.from("plain text") });
+  const [rejected] = await Promise.all([
+    page.waitForResponse((r) => r.url() === `${BASE}/web/upload`),
+    page.click("#submit"),
+  ]);
+  assert.equal(rejected.status(), 400);
+  assert.match(await page.textContent("[role=alert]"), /not a JPEG, PNG or WebP image/);
+  assert.equal((await listAvatars(user)).length, 1, "nothing stored for the rejected file");
+});
+
+test("rejected files show why, before and after sending", async (t) => {
+  const page = await newPage(t);
+  const user = uniqueUser("reject");
+  await open(page, "/web/upload");
+  await page.fill("#user-id", user);
+  const message = page.locator("#message");
+
+  // Not an image (whatever its name): refused in the page, nothing sent.
+  await page.setInputFiles("#file", { name: "cat.png", mimeType: "image/png", buffer: Buffer.from("GIF89a not really") });
+  await message.filter({ hasText: "not a JPEG, PNG or WebP image" }).waitFor();
+  assert.equal(await message.getAttribute("role"), "alert");
+
+  // Over the server's limit (from config.json): refused in the page.
+  const big = Buffer.alloc(10 * 1024 * 1024 + 1);
+  big.set([0xff, 0xd8, 0xff, 0xe0]);
+  await page.setInputFiles("#file", { name: "huge.jpg", mimeType: "image/jpeg", buffer: big });
+  await message.filter({ hasText: "the limit is 10 MiB" }).waitFor();
+  await page.click("#submit");
+  assert.ok(await page.locator("#progress-box").isHidden(), "nothing is sent");
+
+  // Looks like a JPEG but is cut off: the server's 400 in words.
+  const truncated = readFileSync(join(CORPUS, PHOTO)).subarray(0, 4000);
+  await page.setInputFiles("#file", { name: "cut.jpg", mimeType: "image/jpeg", buffer: truncated });
+  await page.click("#submit");
+  await message.filter({ hasText: "could not be read" }).waitFor();
+  assert.deepEqual(await listAvatars(user), [], "nothing stored");
+  await page.screenshot({ path: join(ARTIFACTS, "upload-error.png"), fullPage: true });
+
+  // No user id: asked for before anything is sent.
+  await page.fill("#user-id", "");
+  await page.setInputFiles("#file", join(CORPUS, PHOTO));
+  await expectPreview(page);
+  await page.click("#submit");
+  await message.filter({ hasText: "Enter your user id" }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.id), "user-id");
+});
+
+test("pages carry a strict Content-Security-Policy and no inline script", async () => {
+  for (const path of ["/web/upload", `/web/gallery/${uniqueUser("csp")}`]) {
+    const response = await api(path);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type"), /^text\/html/);
+    const csp = response.headers.get("content-security-policy");
+    assert.match(csp, /script-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline/);
+    const html = await response.text();
+    assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, `${path}: every script is a file`);
+    assert.doesNotMatch(html, /\sstyle=|\son[a-z]+=/, `${path}: no inline style or handler`);
+  }
+});
