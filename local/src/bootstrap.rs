@@ -6,13 +6,13 @@
 //! * the upload and delete queues, each with a dead-letter queue
 //!   (`{queue}-dlq`, redrive after `MAX_RECEIVE_COUNT` deliveries) and the
 //!   configured visibility timeout;
-//! * the bucket's ObjectCreated notification for `originals/` to the upload
-//!   queue, with the queue policy that lets S3 send to it;
+//! * the bucket's ObjectCreated notifications for `uploads/` (direct
+//!   uploads) and `originals/` to the upload queue, with the queue policy that lets S3 send to it;
 //! * the web bucket with `web-static/` and `config.json` published into it
 //!   ([`crate::web::publish`]).
 
 use anyhow::Context;
-use avatar_shared::keys::ORIGINALS_PREFIX;
+use avatar_shared::keys::NOTIFIED_PREFIXES;
 use avatar_shared::Config;
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
@@ -56,30 +56,35 @@ pub async fn bootstrap(
     let upload = create_queue_pair(config, sqs, &config.upload_queue).await?;
     let delete = create_queue_pair(config, sqs, &config.delete_queue).await?;
     allow_bucket_to_send(sqs, &upload, &config.bucket).await?;
-    let notification = QueueConfiguration::builder()
-        .id("originals-to-upload-queue")
-        .queue_arn(&upload.arn)
-        .events(Event::from("s3:ObjectCreated:*"))
-        .filter(
-            NotificationConfigurationFilter::builder()
-                .key(
-                    S3KeyFilter::builder()
-                        .filter_rules(
-                            FilterRule::builder()
-                                .name(FilterRuleName::Prefix)
-                                .value(ORIGINALS_PREFIX)
+    let notifications = NOTIFIED_PREFIXES
+        .iter()
+        .map(|prefix| {
+            QueueConfiguration::builder()
+                .id(format!("{}-to-upload-queue", prefix.trim_end_matches('/')))
+                .queue_arn(&upload.arn)
+                .events(Event::from("s3:ObjectCreated:*"))
+                .filter(
+                    NotificationConfigurationFilter::builder()
+                        .key(
+                            S3KeyFilter::builder()
+                                .filter_rules(
+                                    FilterRule::builder()
+                                        .name(FilterRuleName::Prefix)
+                                        .value(*prefix)
+                                        .build(),
+                                )
                                 .build(),
                         )
                         .build(),
                 )
-                .build(),
-        )
-        .build()?;
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     s3.put_bucket_notification_configuration()
         .bucket(&config.bucket)
         .notification_configuration(
             NotificationConfiguration::builder()
-                .queue_configurations(notification)
+                .set_queue_configurations(Some(notifications))
                 .build(),
         )
         .send()

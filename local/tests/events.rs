@@ -316,7 +316,8 @@ async fn sweep_purges_lost_deletes_and_orphans_but_never_live_avatars() {
         report,
         avatar_purge::SweepReport {
             purged_avatars: 1,
-            orphan_objects: 1
+            orphan_objects: 1,
+            expired_uploads: 0,
         }
     );
     assert!(app.keys_of(&lost_id.to_string()).await.is_empty());

@@ -40,6 +40,31 @@ impl AvatarCreated {
     }
 }
 
+/// 201 body of `POST /api/v1/avatars/uploads`: `{"id", "upload"}`.
+#[derive(Debug, Serialize)]
+pub struct DirectUploadCreated {
+    /// The avatar the file becomes (404 on every read until the file has
+    /// arrived and passed validation).
+    pub id: AvatarId,
+    /// Where and how to send the bytes.
+    pub upload: PresignedRequest,
+}
+
+/// A presigned storage request: `{"method","url","headers","expires_at"}`.
+/// The client sends the file as the whole body of `method url` with exactly
+/// these headers (they are signed; S3 refuses anything else).
+#[derive(Debug, Serialize)]
+pub struct PresignedRequest {
+    /// `PUT`.
+    pub method: &'static str,
+    /// The presigned URL.
+    pub url: String,
+    /// Headers to send as they are (`content-type`, `content-length`).
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// RFC 3339 UTC; the URL is refused after it.
+    pub expires_at: String,
+}
+
 /// `{"width","height"}` in pixels, as displayed (EXIF orientation applied).
 #[derive(Debug, Serialize)]
 pub struct Dimensions {

@@ -47,6 +47,18 @@ pub struct Config {
     pub public_base_url: String,
     /// `S3_FORCE_PATH_STYLE`: path-style S3 addressing (emulators need it).
     pub s3_force_path_style: bool,
+    /// `UPLOAD_URL_TTL_SECONDS`: lifetime of a direct upload's presigned URL
+    /// (contract, `POST /api/v1/avatars/uploads`); an upload still missing
+    /// after this plus `ORPHAN_GRACE_SECONDS` is expired by the sweep.
+    pub upload_url_ttl: Duration,
+    /// `DOWNLOAD_URL_TTL_SECONDS`: lifetime of the presigned URL a large
+    /// image is redirected to.
+    pub download_url_ttl: Duration,
+    /// `REDIRECT_ABOVE_BYTES`: images larger than this are answered with
+    /// `307` to a presigned URL instead of their bytes. The default, 4 MiB,
+    /// is 5.6 MB once API Gateway base64-encodes it: under Lambda's 6 MB
+    /// response limit (contract, "Fetch the image").
+    pub redirect_above_bytes: u64,
     /// `ORPHAN_GRACE_SECONDS`: age before the purge sweep touches an object
     /// without a row or a soft-deleted row whose purge event went missing.
     pub orphan_grace: Duration,
@@ -113,6 +125,13 @@ impl Config {
             public_base_url: text("PUBLIC_BASE_URL", "").trim_end_matches('/').to_owned(),
             s3_force_path_style: flag("S3_FORCE_PATH_STYLE")?,
             orphan_grace: Duration::from_secs(number("ORPHAN_GRACE_SECONDS", 3600)?),
+            upload_url_ttl: Duration::from_secs(
+                number("UPLOAD_URL_TTL_SECONDS", 900)?.clamp(1, 604_800),
+            ),
+            download_url_ttl: Duration::from_secs(
+                number("DOWNLOAD_URL_TTL_SECONDS", 300)?.clamp(1, 604_800),
+            ),
+            redirect_above_bytes: number("REDIRECT_ABOVE_BYTES", 4 * 1024 * 1024)?,
         })
     }
 

@@ -317,6 +317,101 @@ impl Database {
         row.as_ref().map(avatar_from_row).transpose()
     }
 
+    /// Records a direct upload about to be sent to `incoming_key`: status
+    /// `uploading`, the client's declared type and size, no dimensions yet.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn insert_pending_upload(
+        &self,
+        id: AvatarId,
+        user_id: &UserId,
+        file_name: &str,
+        format: ImageFormat,
+        declared_bytes: i64,
+        incoming_key: &str,
+    ) -> Result<AvatarRow, DbError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                &format!(
+                    "INSERT INTO avatars (id, user_id, file_name, mime_type, size_bytes, width, \
+                       height, s3_key, status) \
+                     VALUES ($1, $2, $3, $4, $5, 0, 0, $6, 'uploading') RETURNING {AVATAR_COLUMNS}"
+                ),
+                &[
+                    &id.0,
+                    &user_id.as_str(),
+                    &file_name,
+                    &format.mime(),
+                    &declared_bytes,
+                    &incoming_key,
+                ],
+            )
+            .await?;
+        avatar_from_row(&row)
+    }
+
+    /// Completes a direct upload whose file passed validation: the row takes
+    /// the stored original's format, size, dimensions and key, becomes
+    /// `processing`, and gets its original variant row, in one transaction.
+    /// `false` when the row is not (or no longer) an `uploading` one.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn complete_upload(
+        &self,
+        id: AvatarId,
+        original: &VariantRow,
+    ) -> Result<bool, DbError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let n = tx
+            .execute(
+                "UPDATE avatars SET status = 'processing', mime_type = $2, size_bytes = $3, \
+                   width = $4, height = $5, s3_key = $6, updated_at = now() \
+                 WHERE id = $1 AND status = 'uploading' AND deleted_at IS NULL",
+                &[
+                    &id.0,
+                    &original.variant.format.mime(),
+                    &original.size_bytes,
+                    &original.width,
+                    &original.height,
+                    &original.s3_key,
+                ],
+            )
+            .await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        upsert_variant_on(&*tx, id, original).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Soft-deletes direct uploads still `uploading` after `older_than`
+    /// (their URL expired unused) and returns them for purging.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn expire_uploads(&self, older_than: Duration) -> Result<Vec<AvatarRow>, DbError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "UPDATE avatars SET deleted_at = now(), updated_at = now() \
+                     WHERE status = 'uploading' AND deleted_at IS NULL \
+                       AND created_at <= now() - make_interval(secs => $1) \
+                     RETURNING {AVATAR_COLUMNS}"
+                ),
+                &[&older_than.as_secs_f64()],
+            )
+            .await?;
+        rows.iter().map(avatar_from_row).collect()
+    }
+
     /// Removes a row whose original could not be stored (upload rollback).
     ///
     /// # Errors
@@ -350,7 +445,10 @@ impl Database {
     /// # Errors
     /// [`DbError`].
     pub async fn visible_avatar(&self, id: AvatarId) -> Result<Option<AvatarRow>, DbError> {
-        Ok(self.avatar(id).await?.filter(|a| a.deleted_at.is_none()))
+        Ok(self
+            .avatar(id)
+            .await?
+            .filter(|a| a.deleted_at.is_none() && a.status != Status::Uploading))
     }
 
     /// The user's current avatar: the newest row that is neither deleted nor
@@ -365,7 +463,8 @@ impl Database {
             .query_opt(
                 &format!(
                     "SELECT {AVATAR_COLUMNS} FROM avatars \
-                     WHERE user_id = $1 AND deleted_at IS NULL AND status <> 'failed' \
+                     WHERE user_id = $1 AND deleted_at IS NULL \
+                       AND status NOT IN ('failed', 'uploading') \
                      ORDER BY created_at DESC, id DESC LIMIT 1"
                 ),
                 &[&user_id.as_str()],
@@ -479,7 +578,7 @@ impl Database {
                     .query(
                         &format!(
                             "SELECT {AVATAR_COLUMNS} FROM avatars \
-                             WHERE user_id = $1 AND deleted_at IS NULL \
+                             WHERE user_id = $1 AND deleted_at IS NULL AND status <> 'uploading' \
                              ORDER BY created_at DESC, id DESC LIMIT $2"
                         ),
                         &[&user_id.as_str(), &(limit + 1)],
@@ -491,7 +590,7 @@ impl Database {
                     .query(
                         &format!(
                             "SELECT {AVATAR_COLUMNS} FROM avatars \
-                             WHERE user_id = $1 AND deleted_at IS NULL \
+                             WHERE user_id = $1 AND deleted_at IS NULL AND status <> 'uploading' \
                                AND (created_at, id) < ($3, $4) \
                              ORDER BY created_at DESC, id DESC LIMIT $2"
                         ),
@@ -520,6 +619,7 @@ impl Database {
                 &format!(
                     "UPDATE avatars SET deleted_at = now(), updated_at = now() \
                      WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL \
+                       AND status <> 'uploading' \
                      RETURNING {AVATAR_COLUMNS}"
                 ),
                 &[&id.0, &owner.as_str()],
@@ -543,7 +643,8 @@ impl Database {
                 &format!(
                     "UPDATE avatars SET deleted_at = now(), updated_at = now() \
                      WHERE id = (SELECT id FROM avatars \
-                                 WHERE user_id = $1 AND deleted_at IS NULL AND status <> 'failed' \
+                                 WHERE user_id = $1 AND deleted_at IS NULL \
+                                   AND status NOT IN ('failed', 'uploading') \
                                  ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE) \
                        AND deleted_at IS NULL \
                      RETURNING {AVATAR_COLUMNS}"

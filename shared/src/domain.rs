@@ -234,6 +234,9 @@ impl Variant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// A direct upload's URL was handed out; the file has not been received
+    /// and validated yet. Hidden from every read (404).
+    Uploading,
     /// Stored; thumbnails not rendered yet.
     Processing,
     /// All thumbnails rendered.
@@ -246,6 +249,7 @@ impl Status {
     /// The database and wire name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Uploading => "uploading",
             Self::Processing => "processing",
             Self::Ready => "ready",
             Self::Failed => "failed",
@@ -255,6 +259,7 @@ impl Status {
     /// Parses the database value.
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
+            "uploading" => Some(Self::Uploading),
             "processing" => Some(Self::Processing),
             "ready" => Some(Self::Ready),
             "failed" => Some(Self::Failed),

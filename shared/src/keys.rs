@@ -1,12 +1,14 @@
 //! The S3 object key layout, defined in exactly one place.
 //!
 //! ```text
+//! uploads/{user_id}/{avatar_id}                   a direct (presigned) upload, not yet validated
 //! originals/{user_id}/{avatar_id}                 the ingested original (metadata stripped)
 //! variants/{user_id}/{avatar_id}/{size}.{ext}     thumbnails and format conversions
 //! ```
 //!
-//! Only `originals/` is wired to the upload queue's ObjectCreated
-//! notification, so storing a variant never triggers the thumbnail function.
+//! Only `uploads/` and `originals/` are wired to the upload queue's
+//! ObjectCreated notification, so storing a variant never triggers the
+//! thumbnail function.
 //! User ids are `[A-Za-z0-9._@-]` and avatar ids are UUIDs, so no component
 //! ever needs escaping. Keys inside S3 event notifications are still
 //! URL-encoded by S3 (`+` for a space); [`decode_event_key`] undoes that.
@@ -19,10 +21,23 @@ use crate::domain::{AvatarId, ImageFormat, Size, UserId, Variant};
 pub const ORIGINALS_PREFIX: &str = "originals/";
 /// Prefix of every rendered variant.
 pub const VARIANTS_PREFIX: &str = "variants/";
+/// Prefix of direct uploads awaiting validation (contract, `POST
+/// /api/v1/avatars/uploads`); the bucket notification filters on it too.
+pub const INCOMING_PREFIX: &str = "uploads/";
+
+/// The prefixes whose ObjectCreated events go to the upload queue.
+pub const NOTIFIED_PREFIXES: [&str; 2] = [INCOMING_PREFIX, ORIGINALS_PREFIX];
 
 /// A key of this service's layout, parsed or to be rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObjectKey {
+    /// A direct upload's bytes as the client sent them, before validation.
+    Incoming {
+        /// Owner.
+        user_id: UserId,
+        /// Avatar.
+        avatar_id: AvatarId,
+    },
     /// The stored original of an avatar.
     Original {
         /// Owner.
@@ -68,13 +83,18 @@ impl ObjectKey {
     /// The avatar this key belongs to.
     pub fn avatar_id(&self) -> AvatarId {
         match self {
-            Self::Original { avatar_id, .. } | Self::Variant { avatar_id, .. } => *avatar_id,
+            Self::Incoming { avatar_id, .. }
+            | Self::Original { avatar_id, .. }
+            | Self::Variant { avatar_id, .. } => *avatar_id,
         }
     }
 
     /// Renders the key string.
     pub fn render(&self) -> String {
         match self {
+            Self::Incoming { user_id, avatar_id } => {
+                format!("{INCOMING_PREFIX}{user_id}/{avatar_id}")
+            }
             Self::Original { user_id, avatar_id } => {
                 format!("{ORIGINALS_PREFIX}{user_id}/{avatar_id}")
             }
@@ -93,6 +113,13 @@ impl ObjectKey {
     /// Parses a key of this layout; `None` for anything else (a foreign
     /// object in the bucket is not ours to touch).
     pub fn parse(key: &str) -> Option<Self> {
+        if let Some(rest) = key.strip_prefix(INCOMING_PREFIX) {
+            let (user, id) = rest.split_once('/')?;
+            return Some(Self::Incoming {
+                user_id: UserId::parse(user).ok()?,
+                avatar_id: AvatarId::parse(id)?,
+            });
+        }
         if let Some(rest) = key.strip_prefix(ORIGINALS_PREFIX) {
             let (user, id) = rest.split_once('/')?;
             return Some(Self::Original {
@@ -118,8 +145,13 @@ impl ObjectKey {
 
 /// Every prefix under which objects of one avatar live; purge deletes all
 /// objects under these.
-pub fn avatar_prefixes(user_id: &UserId, avatar_id: AvatarId) -> [String; 2] {
+pub fn avatar_prefixes(user_id: &UserId, avatar_id: AvatarId) -> [String; 3] {
     [
+        ObjectKey::Incoming {
+            user_id: user_id.clone(),
+            avatar_id,
+        }
+        .render(),
         ObjectKey::Original {
             user_id: user_id.clone(),
             avatar_id,
@@ -163,6 +195,15 @@ mod tests {
             format!("originals/user-1@example.com/{id}")
         );
         assert_eq!(ObjectKey::parse(&original.render()), Some(original));
+        let incoming = ObjectKey::Incoming {
+            user_id: user(),
+            avatar_id: id,
+        };
+        assert_eq!(
+            incoming.render(),
+            format!("uploads/user-1@example.com/{id}")
+        );
+        assert_eq!(ObjectKey::parse(&incoming.render()), Some(incoming));
         for size in Size::THUMBNAILS {
             for format in ImageFormat::ALL {
                 let key = ObjectKey::Variant {

@@ -24,6 +24,7 @@ const fn route(method: &'static str, path: &'static str, function: &'static str)
 /// Every API route of the contract served by a function.
 pub const ROUTES: &[Route] = &[
     route("POST", "/api/v1/avatars", "upload"),
+    route("POST", "/api/v1/avatars/uploads", "upload"),
     route("GET", "/api/v1/avatars/{avatar_id}", "get"),
     route("GET", "/api/v1/users/{user_id}/avatar", "get"),
     route("GET", "/api/v1/avatars/{avatar_id}/metadata", "metadata"),

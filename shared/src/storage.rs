@@ -1,6 +1,9 @@
 //! S3: the one module that talks to object storage.
 
+use std::time::Duration;
+
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
@@ -24,6 +27,14 @@ impl StorageError {
             message: DisplayErrorContext(&e).to_string(),
         }
     }
+}
+
+/// Presigned URL lifetime; S3 accepts 1 s to 7 days.
+fn presigning(ttl: Duration) -> Result<PresigningConfig, StorageError> {
+    PresigningConfig::expires_in(ttl).map_err(|e| StorageError {
+        operation: "presign",
+        message: e.to_string(),
+    })
 }
 
 /// One listed object.
@@ -84,6 +95,55 @@ impl Storage {
             .await
             .map_err(|e| StorageError::new("put", e))?;
         Ok(())
+    }
+
+    /// A presigned `GET` of `key`, valid for `ttl` (SigV4 query signing; at
+    /// most 7 days, an S3 limit).
+    ///
+    /// # Errors
+    /// [`StorageError`] when the URL cannot be signed (no credentials).
+    pub async fn presigned_get(&self, key: &str, ttl: Duration) -> Result<String, StorageError> {
+        let config = presigning(ttl)?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| StorageError::new("presign", e))?;
+        Ok(request.uri().to_owned())
+    }
+
+    /// A presigned `PUT` of `key` that S3 accepts only with exactly this
+    /// `Content-Type` and `Content-Length` (both are signed headers), valid
+    /// for `ttl`. Returns the URL and the headers the client must send.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the URL cannot be signed (no credentials).
+    pub async fn presigned_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        content_length: u64,
+        ttl: Duration,
+    ) -> Result<(String, Vec<(String, String)>), StorageError> {
+        let config = presigning(ttl)?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(content_length as i64)
+            .presigned(config)
+            .await
+            .map_err(|e| StorageError::new("presign", e))?;
+        let headers = request
+            .headers()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Ok((request.uri().to_owned(), headers))
     }
 
     /// Reads a whole object; `None` when it does not exist.

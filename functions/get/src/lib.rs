@@ -5,7 +5,8 @@
 //! `If-None-Match` is answered 304 from those rows alone, without touching
 //! storage. A variant that is not stored yet is rendered from the original,
 //! stored and recorded, then served: a GET never fails because the
-//! thumbnail worker is behind.
+//! thumbnail worker is behind. An image over `REDIRECT_ABOVE_BYTES` is
+//! answered `307` to a presigned storage URL instead of its bytes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -125,6 +126,9 @@ async fn serve_variant(
         if if_none_match(headers, &row.etag) {
             return Ok(not_modified(&row.etag, cache_control));
         }
+        if row.size_bytes as u64 > state.config.redirect_above_bytes {
+            return redirect_to_storage(state, &row.s3_key).await;
+        }
         if let Some(bytes) = state.storage.get(&row.s3_key).await? {
             return Ok(image(variant.format, &row.etag, cache_control, bytes));
         }
@@ -137,12 +141,36 @@ async fn serve_variant(
     if if_none_match(headers, &stored.row.etag) {
         return Ok(not_modified(&stored.row.etag, cache_control));
     }
+    if stored.bytes.len() as u64 > state.config.redirect_above_bytes {
+        return redirect_to_storage(state, &stored.row.s3_key).await;
+    }
     Ok(image(
         variant.format,
         &stored.row.etag,
         cache_control,
         stored.bytes,
     ))
+}
+
+/// `307 Temporary Redirect` to a presigned `GET` of `key`, valid for
+/// `DOWNLOAD_URL_TTL_SECONDS`: for images over `REDIRECT_ABOVE_BYTES`, which
+/// Lambda could not return (contract, "Fetch the image"). `no-store`: the
+/// URL expires, so neither the redirect nor its target may be reused.
+async fn redirect_to_storage(state: &AppState, key: &str) -> Result<Response, ApiError> {
+    let url = state
+        .storage
+        .presigned_get(key, state.config.download_url_ttl)
+        .await?;
+    let location = HeaderValue::from_str(&url)
+        .map_err(|e| ApiError::Internal(format!("presigned URL is not a header value: {e}")))?;
+    Ok((
+        StatusCode::TEMPORARY_REDIRECT,
+        [
+            (header::LOCATION, location),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+    )
+        .into_response())
 }
 
 fn quoted(etag: &str) -> HeaderValue {

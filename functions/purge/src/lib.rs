@@ -16,7 +16,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use avatar_shared::events::process_batch;
-use avatar_shared::keys::{avatar_prefixes, ObjectKey, ORIGINALS_PREFIX, VARIANTS_PREFIX};
+use avatar_shared::keys::{
+    avatar_prefixes, ObjectKey, INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX,
+};
 use avatar_shared::queue::AvatarDeleteEvent;
 use avatar_shared::{AppState, AvatarId, UserId};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -116,9 +118,12 @@ pub struct SweepReport {
     pub purged_avatars: usize,
     /// Objects deleted that had no row.
     pub orphan_objects: usize,
+    /// Direct uploads never received before their URL expired, purged.
+    pub expired_uploads: usize,
 }
 
-/// One sweep: stale soft-deleted rows, then objects without a row. Objects
+/// One sweep: expired direct uploads, stale soft-deleted rows, then objects
+/// without a row. Objects
 /// and rows younger than `ORPHAN_GRACE_SECONDS` are left alone so an upload
 /// or delete in flight is never raced.
 ///
@@ -127,6 +132,17 @@ pub struct SweepReport {
 pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
     let grace = state.config.orphan_grace;
     let mut report = SweepReport::default();
+    // Direct uploads whose URL expired unused (plus the grace): soft-deleted,
+    // then purged like any deleted avatar.
+    for row in state
+        .db
+        .expire_uploads(state.config.upload_url_ttl + grace)
+        .await?
+    {
+        if purge_avatar(state, row.id, &row.user_id).await? {
+            report.expired_uploads += 1;
+        }
+    }
     for row in state.db.stale_soft_deleted(grace, SWEEP_BATCH).await? {
         if purge_avatar(state, row.id, &row.user_id).await? {
             report.purged_avatars += 1;
@@ -134,7 +150,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
     }
     let cutoff = chrono::Utc::now() - chrono::Duration::from_std(grace)?;
     let mut candidates = Vec::new();
-    for prefix in [ORIGINALS_PREFIX, VARIANTS_PREFIX] {
+    for prefix in [INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX] {
         for object in state.storage.list(prefix).await? {
             if object.last_modified > cutoff {
                 continue;

@@ -1,5 +1,10 @@
-//! The thumbnail function: S3 ObjectCreated notifications of originals,
-//! delivered through the upload queue (SQS record body = S3 event JSON).
+//! The thumbnail function: S3 ObjectCreated notifications of originals and
+//! of direct uploads, delivered through the upload queue (SQS record body =
+//! S3 event JSON).
+//!
+//! For each direct upload (`uploads/`): validate it like a multipart upload
+//! and store it as the original, or mark the avatar `failed`
+//! ([`accept_direct_upload`]).
 //!
 //! For each created original: decode once, render the 100, 300 and 1200 px
 //! cover crops in the original's format, store them, mark the row `ready`.
@@ -16,12 +21,12 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use avatar_shared::db::AvatarRow;
+use avatar_shared::db::{AvatarRow, VariantRow};
 use avatar_shared::events::{parse_s3_notification, process_batch, receive_count, S3Notification};
 use avatar_shared::keys::ObjectKey;
 use avatar_shared::pipeline::thumbnail_variants;
 use avatar_shared::renditions::{render_and_store, RenderError};
-use avatar_shared::{AppState, AvatarId, Status};
+use avatar_shared::{pipeline, AppState, AvatarId, Size, Status, Variant};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
 /// Handles one SQS batch; returns the partial batch response.
@@ -43,16 +48,29 @@ async fn handle_message(state: Arc<AppState>, message: SqsMessage) -> anyhow::Re
     };
     let last_attempt = receive_count(&message) >= state.config.max_receive_count;
     for key in keys {
-        let Some(ObjectKey::Original { avatar_id, .. }) = ObjectKey::parse(&key) else {
-            tracing::info!(key = %key, "not an original of this service; skipped");
-            continue;
+        let (avatar_id, result) = match ObjectKey::parse(&key) {
+            Some(ObjectKey::Original { avatar_id, .. }) => {
+                (avatar_id, render_thumbnails(&state, avatar_id).await)
+            }
+            Some(ObjectKey::Incoming { user_id, avatar_id }) => (
+                avatar_id,
+                accept_direct_upload(&state, &user_id, avatar_id).await,
+            ),
+            _ => {
+                tracing::info!(key = %key, "not an original of this service; skipped");
+                continue;
+            }
         };
-        if let Err(e) = render_thumbnails(&state, avatar_id).await {
+        if let Err(e) = result {
             if last_attempt {
                 tracing::error!(avatar_id = %avatar_id, "retries exhausted; marking failed");
                 state
                     .db
-                    .set_status(avatar_id, &[Status::Processing], Status::Failed)
+                    .set_status(
+                        avatar_id,
+                        &[Status::Uploading, Status::Processing],
+                        Status::Failed,
+                    )
                     .await
                     .context("marking failed on the last attempt")?;
             }
@@ -60,6 +78,95 @@ async fn handle_message(state: Arc<AppState>, message: SqsMessage) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+/// A direct upload arrived at `uploads/{user_id}/{avatar_id}`: the same
+/// validation as a multipart upload (size limit, magic bytes, pixel budget,
+/// one full decode, metadata stripped). A valid file is stored as the
+/// original and the row becomes `processing`; an invalid one marks the avatar
+/// `failed`. Either way the incoming object is removed. The thumbnails are
+/// rendered here too, as the original's event may have been handled while
+/// the row was still `uploading`. A redelivery, or an
+/// object without an `uploading` row, only removes the object.
+///
+/// # Errors
+/// Retryable failures only (storage, database).
+#[tracing::instrument(skip(state, user_id), fields(avatar_id = %avatar_id))]
+pub async fn accept_direct_upload(
+    state: &AppState,
+    user_id: &avatar_shared::UserId,
+    avatar_id: AvatarId,
+) -> anyhow::Result<()> {
+    let incoming = ObjectKey::Incoming {
+        user_id: user_id.clone(),
+        avatar_id,
+    }
+    .render();
+    let row = state.db.avatar(avatar_id).await?;
+    let pending = row.as_ref().is_some_and(|a| {
+        a.status == Status::Uploading && a.deleted_at.is_none() && &a.user_id == user_id
+    });
+    if !pending {
+        tracing::info!("no pending direct upload for this object; removing it");
+        state.storage.delete_keys(&[incoming]).await?;
+        return Ok(());
+    }
+    let Some(bytes) = state.storage.get(&incoming).await? else {
+        tracing::info!("incoming object already gone; nothing to do");
+        return Ok(());
+    };
+    let limits = state.config.image_limits();
+    let max = state.config.max_upload_bytes;
+    let size = bytes.len() as u64;
+    let checked = tokio::task::spawn_blocking(move || {
+        if size > max {
+            return Err(format!("{size} bytes is over the limit of {max}"));
+        }
+        pipeline::ingest(&bytes, limits)
+            .map(|i| {
+                let etag = avatar_shared::http::etag_of(&i.bytes);
+                (i, etag)
+            })
+            .map_err(|e| e.to_string())
+    })
+    .await?;
+    let (ingested, etag) = match checked {
+        Ok(ok) => ok,
+        Err(reason) => {
+            tracing::warn!(reason = %reason, "direct upload refused; marking failed");
+            state
+                .db
+                .set_status(avatar_id, &[Status::Uploading], Status::Failed)
+                .await?;
+            state.storage.delete_keys(&[incoming]).await?;
+            return Ok(());
+        }
+    };
+    let key = ObjectKey::Original {
+        user_id: user_id.clone(),
+        avatar_id,
+    }
+    .render();
+    let original = VariantRow {
+        variant: Variant::new(Size::Original, ingested.format),
+        s3_key: key.clone(),
+        size_bytes: ingested.bytes.len() as i64,
+        width: ingested.width as i32,
+        height: ingested.height as i32,
+        etag,
+    };
+    // Stored first: until the row says `processing`, the original's own
+    // event finds an `uploading` row and leaves it to this function's retry.
+    state
+        .storage
+        .put(&key, ingested.bytes.into(), ingested.format.mime())
+        .await?;
+    state.db.complete_upload(avatar_id, &original).await?;
+    state.storage.delete_keys(&[incoming]).await?;
+    tracing::info!(format = %ingested.format, width = original.width, height = original.height, "direct upload accepted");
+    // The original's own event may have come and gone while the row was
+    // still `uploading`; render here (a later event finds nothing missing).
+    render_thumbnails(state, avatar_id).await
 }
 
 /// Renders whatever thumbnails of the avatar are missing and marks it
@@ -75,6 +182,12 @@ pub async fn render_thumbnails(state: &AppState, avatar_id: AvatarId) -> anyhow:
     };
     if avatar.deleted_at.is_some() {
         tracing::info!("avatar deleted; nothing to do");
+        return Ok(());
+    }
+    if avatar.status == Status::Uploading {
+        // A direct upload's original, stored just before its row is
+        // completed: accept_direct_upload renders the thumbnails itself.
+        tracing::info!("direct upload not completed yet; left to its own event");
         return Ok(());
     }
     let missing = missing_thumbnails(state, &avatar).await?;

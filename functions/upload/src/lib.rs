@@ -1,5 +1,6 @@
-//! The upload function: `POST /api/v1/avatars` (contract, "Upload") and
-//! its plain-HTML-form twin `POST /web/upload` (contract, "Web interface").
+//! The upload function: `POST /api/v1/avatars` (contract, "Upload"), its
+//! plain-HTML-form twin `POST /web/upload` (contract, "Web interface"), and
+//! direct uploads `POST /api/v1/avatars/uploads`.
 //!
 //! Multipart field `file`; the format comes from magic bytes; at most
 //! `MAX_UPLOAD_BYTES` of file data are read (413 past that, without reading
@@ -11,11 +12,11 @@
 
 use std::sync::Arc;
 
-use avatar_shared::api::{avatar_path, AvatarCreated};
+use avatar_shared::api::{avatar_path, AvatarCreated, DirectUploadCreated, PresignedRequest};
 use avatar_shared::db::{AvatarRow, Inserted, NewAvatar, VariantRow};
 use avatar_shared::http::{etag_of, parse_user_id, ActingUser, ApiError};
 use avatar_shared::keys::ObjectKey;
-use avatar_shared::{pipeline, AppState, AvatarId, Size, UserId, Variant};
+use avatar_shared::{pipeline, AppState, AvatarId, ImageFormat, Size, UserId, Variant};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -44,6 +45,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/web/upload",
             post(upload_form).layer(DefaultBodyLimit::disable()),
         )
+        .route("/api/v1/avatars/uploads", post(create_direct_upload))
 }
 
 /// A file part read from the request.
@@ -114,6 +116,103 @@ pub async fn upload_form(
         Err(e) if avatar_shared::http::accepts_html(&headers) => e.into_html_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// Body of `POST /api/v1/avatars/uploads`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectUploadRequest {
+    /// `image/jpeg`, `image/png` or `image/webp`.
+    pub content_type: String,
+    /// The file's exact size, bytes: 1 to `MAX_UPLOAD_BYTES`.
+    pub content_length: u64,
+    /// Optional name for metadata (default `avatar.{ext}`).
+    #[serde(default)]
+    pub file_name: Option<String>,
+}
+
+/// `POST /api/v1/avatars/uploads` (contract, "Upload"): a direct-to-storage
+/// upload for files a function gateway cannot carry (Lambda's 6 MB request
+/// limit). Records the avatar as `uploading` and answers 201 with a
+/// presigned `PUT` of `uploads/{user_id}/{avatar_id}` that S3 accepts only
+/// with the declared `Content-Type` and exact `Content-Length` (so at most
+/// the size limit), for `UPLOAD_URL_TTL_SECONDS`. The bytes never pass
+/// through a function: the bucket's ObjectCreated event runs the multipart
+/// upload's validation in the thumbnail function, which stores the
+/// stripped original (→ `processing` → `ready`) or marks the avatar
+/// `failed` and removes the object.
+///
+/// # Errors
+/// 401/400 (user id), 400 (body, content type), 413 (declared size), 503.
+#[tracing::instrument(skip_all, fields(user_id = %user.0, avatar_id))]
+pub async fn create_direct_upload(
+    State(state): State<Arc<AppState>>,
+    user: ActingUser,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let ActingUser(user) = user;
+    let request: DirectUploadRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "Invalid request",
+            format!("expected {{\"content_type\", \"content_length\"}}: {e}"),
+        )
+    })?;
+    let format =
+        ImageFormat::from_mime(request.content_type.trim()).ok_or(ApiError::InvalidFileFormat)?;
+    let max = state.config.max_upload_bytes;
+    if request.content_length > max {
+        return Err(ApiError::FileTooLarge { max_size: max });
+    }
+    if request.content_length == 0 {
+        return Err(ApiError::bad_request(
+            "Invalid request",
+            "content_length must be at least 1",
+        ));
+    }
+    let id = AvatarId::new();
+    tracing::Span::current().record("avatar_id", tracing::field::display(id));
+    let key = ObjectKey::Incoming {
+        user_id: user.clone(),
+        avatar_id: id,
+    }
+    .render();
+    let ttl = state.config.upload_url_ttl;
+    let (url, headers) = state
+        .storage
+        .presigned_put(&key, format.mime(), request.content_length, ttl)
+        .await?;
+    let file_name = file_name_or_default(
+        &sanitize_file_name(request.file_name.as_deref().unwrap_or_default()),
+        format.extension(),
+    );
+    let avatar = state
+        .db
+        .insert_pending_upload(
+            id,
+            &user,
+            &file_name,
+            format,
+            request.content_length as i64,
+            &key,
+        )
+        .await?;
+    let expires_at = avatar.created_at + chrono::Duration::from_std(ttl).unwrap_or_default();
+    tracing::info!(bytes = request.content_length, format = %format, "direct upload URL issued");
+    let body = DirectUploadCreated {
+        id,
+        upload: PresignedRequest {
+            method: "PUT",
+            url,
+            headers: headers.into_iter().filter(|(k, _)| k != "host").collect(),
+            expires_at: avatar_shared::time::rfc3339(expires_at),
+        },
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, avatar_path(id))],
+        Json(body),
+    )
+        .into_response())
 }
 
 /// The gallery page of `user`: `/web/gallery/{user_id}`. User ids are

@@ -1,0 +1,279 @@
+//! Payloads a function gateway cannot carry (Lambda's 6 MB limits): direct
+//! uploads through a presigned PUT (contract, `POST /api/v1/avatars/uploads`)
+//! and large images answered with a 307 to a presigned GET.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{corpus, TestApp};
+use serde_json::{json, Value};
+
+const READY: Duration = Duration::from_secs(60);
+
+async fn create(app: &TestApp, user: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = app
+        .http
+        .post(app.url("/api/v1/avatars/uploads"))
+        .json(&body);
+    if let Some(u) = user {
+        req = req.header("X-User-ID", u);
+    }
+    let res = req.send().await.unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// Sends `bytes` as the presigned request says.
+async fn send(app: &TestApp, upload: &Value, bytes: Vec<u8>) -> u16 {
+    assert_eq!(upload["method"], "PUT");
+    let mut req = app.http.put(upload["url"].as_str().unwrap());
+    for (k, v) in upload["headers"].as_object().unwrap() {
+        req = req.header(k, v.as_str().unwrap());
+    }
+    req.body(bytes).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn a_direct_upload_is_validated_and_processed_like_a_multipart_one() {
+    let app = TestApp::spawn().await;
+    let photo = corpus("j17_photo_dragonfly_exif6.jpg");
+    let (status, body) = create(
+        &app,
+        Some("erin"),
+        json!({"content_type": "image/jpeg", "content_length": photo.len(), "file_name": "fly.jpg"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let upload = &body["upload"];
+    let url = upload["url"].as_str().unwrap();
+    assert!(url.contains(&format!("/uploads/erin/{id}?")), "{url}");
+    // Only this key, only this type and exact length: all signed.
+    let signed = url
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("X-Amz-SignedHeaders="))
+        .unwrap();
+    assert!(
+        signed.contains("content-length") && signed.contains("content-type"),
+        "{signed}"
+    );
+    assert_eq!(upload["headers"]["content-type"], "image/jpeg");
+    assert_eq!(upload["headers"]["content-length"], photo.len().to_string());
+    assert!(upload["expires_at"].as_str().unwrap().ends_with('Z'));
+
+    // Nothing is visible before the file has arrived and passed validation.
+    assert_eq!(app.metadata(&id).await.status(), 404);
+    let list: Value = app
+        .get("/api/v1/users/erin/avatars")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+
+    assert_eq!(send(&app, upload, photo).await, 200);
+    let meta = app.wait_for_status(&id, "ready", READY).await;
+    assert_eq!(meta["file_name"], "fly.jpg");
+    assert_eq!(meta["mime_type"], "image/jpeg");
+    // EXIF orientation 6 applied on ingest, like a multipart upload.
+    assert_eq!(meta["dimensions"], json!({"width": 3168, "height": 4224}));
+    assert_eq!(meta["thumbnails"].as_array().unwrap().len(), 3);
+    let mut keys = app.keys_of(&id).await;
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![
+            format!("originals/erin/{id}"),
+            format!("variants/erin/{id}/100x100.jpg"),
+            format!("variants/erin/{id}/1200x1200.jpg"),
+            format!("variants/erin/{id}/300x300.jpg"),
+        ],
+        "the incoming object is gone"
+    );
+    let current = app.get("/api/v1/users/erin/avatar?size=100x100").await;
+    assert_eq!(current.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_direct_upload_that_fails_validation_ends_failed_with_its_object_removed() {
+    let app = TestApp::spawn().await;
+    let junk = b"this is not an image at all".to_vec();
+    let (status, body) = create(
+        &app,
+        Some("frank"),
+        json!({"content_type": "image/png", "content_length": junk.len()}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(send(&app, &body["upload"], junk).await, 200);
+    let meta = app.wait_for_status(&id, "failed", READY).await;
+    assert_eq!(meta["file_name"], "avatar.png");
+    // The storage event was handled: the object is gone for good.
+    for _ in 0..50 {
+        if app.keys_of(&id).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(app.keys_of(&id).await.is_empty());
+    assert_eq!(
+        app.get(&format!("/api/v1/avatars/{id}")).await.status(),
+        404
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn direct_upload_requests_are_checked() {
+    let app = TestApp::spawn_with(|c| c.max_upload_bytes = 1000).await;
+    let cases = [
+        (
+            None,
+            json!({"content_type": "image/jpeg", "content_length": 10}),
+            401,
+            "Unauthorized",
+        ),
+        (
+            Some("x y"),
+            json!({"content_type": "image/jpeg", "content_length": 10}),
+            400,
+            "Invalid user id",
+        ),
+        (
+            Some("gina"),
+            json!({"content_type": "image/gif", "content_length": 10}),
+            400,
+            "Invalid file format",
+        ),
+        (
+            Some("gina"),
+            json!({"content_type": "image/jpeg", "content_length": 1001}),
+            413,
+            "File too large",
+        ),
+        (
+            Some("gina"),
+            json!({"content_type": "image/jpeg", "content_length": 0}),
+            400,
+            "Invalid request",
+        ),
+        (
+            Some("gina"),
+            json!({"content_type": "image/jpeg"}),
+            400,
+            "Invalid request",
+        ),
+        (
+            Some("gina"),
+            json!({"content_type": "image/jpeg", "content_length": -5}),
+            400,
+            "Invalid request",
+        ),
+    ];
+    for (user, body, want, error) in cases {
+        let (status, got) = create(&app, user, body.clone()).await;
+        assert_eq!(status, want, "{body}: {got}");
+        assert_eq!(got["error"], error, "{body}");
+    }
+    let (_, got) = create(
+        &app,
+        Some("gina"),
+        json!({"content_type": "image/jpeg", "content_length": 1001}),
+    )
+    .await;
+    assert_eq!(got["max_size"], 1000);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unused_upload_urls_expire_in_the_sweep() {
+    let app = TestApp::spawn_with(|c| c.upload_url_ttl = Duration::from_secs(1)).await;
+    let (status, body) = create(
+        &app,
+        Some("hal"),
+        json!({"content_type": "image/webp", "content_length": 500}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = avatar_shared::AvatarId::parse(body["id"].as_str().unwrap()).unwrap();
+    let state = &app.stack.state;
+    let report = avatar_purge::sweep(state).await.unwrap();
+    assert_eq!(report.expired_uploads, 0, "the URL is still valid");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let report = avatar_purge::sweep(state).await.unwrap();
+    assert_eq!(report.expired_uploads, 1);
+    assert!(state.db.avatar(id).await.unwrap().is_none(), "row purged");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn large_images_redirect_to_a_presigned_url() {
+    let app = TestApp::spawn_with(|c| c.redirect_above_bytes = 100_000).await;
+    let created = app
+        .upload_ok("ivy", "glow.jpg", corpus("j09_photo_eveningglow.jpg"))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    app.wait_for_status(id, "ready", READY).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let res = http
+        .get(app.url(&format!("/api/v1/avatars/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 307);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains("X-Amz-Signature="), "{location}");
+    let bytes = app
+        .http
+        .get(&location)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(bytes.len() > 100_000);
+    assert_eq!(&bytes[..3], &[0xff, 0xd8, 0xff]);
+
+    // Small variants are still served directly; 304 needs no redirect.
+    let small = http
+        .get(app.url(&format!("/api/v1/avatars/{id}?size=100x100")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(small.status(), 200);
+    let meta: Value = app.metadata(id).await.json().await.unwrap();
+    let etag_row = app
+        .stack
+        .state
+        .db
+        .variant(
+            avatar_shared::AvatarId::parse(id).unwrap(),
+            avatar_shared::Variant::new(
+                avatar_shared::Size::Original,
+                avatar_shared::ImageFormat::Jpeg,
+            ),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .etag;
+    let not_modified = http
+        .get(app.url(&format!("/api/v1/avatars/{id}")))
+        .header("If-None-Match", format!("\"{etag_row}\""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_modified.status(), 304, "{meta}");
+    app.stop().await;
+}
