@@ -100,6 +100,46 @@ stack_up() {
   export S3_FORCE_PATH_STYLE="${S3_FORCE_PATH_STYLE:-true}"
 }
 
+# ensure_tools: the pinned Python tools (schemathesis, cfn-lint) in .local/tools-venv.
+TOOLS_VENV="$LOCAL_DIR/tools-venv"
+ensure_tools() {
+  local req="$ROOT/scripts/tools-requirements.txt" stamp="$TOOLS_VENV/.requirements"
+  if [ ! -f "$stamp" ] || ! cmp -s "$req" "$stamp"; then
+    log "installing $(grep -v '^#' "$req" | tr '\n' ' ')into $TOOLS_VENV"
+    python3 -m venv "$TOOLS_VENV"
+    "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    cp "$req" "$stamp"
+  fi
+}
+
+# serve_isolated LOGFILE [VAR=VALUE...]: `avatar-local serve` (the debug
+# build; the binary `make run` runs in release) on a free port with its own
+# database, buckets and queues, against the emulator and PostgreSQL of
+# stack_up. Sets SERVICE_URL and SERVICE_PID once /health answers.
+serve_isolated() {
+  local logfile="$1" suffix port bin
+  shift
+  bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/avatar-local"
+  [ -x "$bin" ] || cargo build --locked -p avatar-local
+  suffix="$(date +%s)$$$RANDOM"
+  port="$(free_port)"
+  env DATABASE_URL="${DATABASE_URL%/*}/avatars_test_svc_$suffix" \
+    AVATAR_BUCKET="test-svc-$suffix" WEB_BUCKET="web-svc-$suffix" \
+    UPLOAD_QUEUE="uploads-svc-$suffix" DELETE_QUEUE="deletes-svc-$suffix" \
+    GATEWAY_ADDR="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-info}" "$@" \
+    "$bin" serve >"$logfile" 2>&1 &
+  SERVICE_PID=$!
+  STARTED_PIDS+=("$SERVICE_PID")
+  SERVICE_URL="http://127.0.0.1:$port"
+  for _ in $(seq 1 300); do
+    curl -fsS "$SERVICE_URL/health" >/dev/null 2>&1 && return 0
+    kill -0 "$SERVICE_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  log "avatar-local did not become healthy; see $logfile"; tail -20 "$logfile" >&2
+  return 1
+}
+
 stack_down() {
   local pid
   for pid in "${STARTED_PIDS[@]}"; do

@@ -28,10 +28,12 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast "$@" || status=$?
 fi
-# Browser tests of the web pages, against the same emulator and PostgreSQL
-# (WEB_TESTS=0 skips them, e.g. when running one Rust test by name).
+# Browser tests of the web pages and schemathesis over the OpenAPI document,
+# each against `avatar-local serve` on the same emulator and PostgreSQL
+# (WEB_TESTS=0 skips both, e.g. when running one Rust test by name).
 if [ "${WEB_TESTS:-1}" != 0 ]; then
   bash "$ROOT/scripts/web-tests.sh" || status=$?
+  bash "$ROOT/scripts/api-fuzz.sh" || status=$?
 fi
 drop_test_databases
 exit "$status"

@@ -143,7 +143,13 @@ pub fn routes() -> Router<Arc<AppState>> {
                       headers: HeaderMap| async move {
                     let mut key = key.to_owned();
                     for (name, value) in &params {
-                        key = key.replace(&format!("{{{name}}}"), value);
+                        let placeholder = format!("{{{name}}}");
+                        if key.contains(&placeholder) {
+                            if !is_asset_name(value) {
+                                return route_not_found().await;
+                            }
+                            key = key.replace(&placeholder, value);
+                        }
                     }
                     serve(&state, &key, &headers).await
                 },
@@ -151,6 +157,18 @@ pub fn routes() -> Router<Arc<AppState>> {
         );
     }
     router
+}
+
+/// Whether a path segment can name a published file: `[A-Za-z0-9._-]`,
+/// not starting with a dot, at most 100 bytes. Anything else is a 404
+/// before storage is asked.
+pub fn is_asset_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// One object of the web bucket as a page: its `Content-Type` and ETag,
@@ -228,6 +246,15 @@ mod tests {
             "text/css; charset=utf-8"
         );
         assert_eq!(content_type(Path::new("x")), "application/octet-stream");
+    }
+
+    #[test]
+    fn asset_names() {
+        assert!(is_asset_name("app.css"));
+        assert!(is_asset_name("upload.js"));
+        for bad in ["", ".env", "a/b", "a b", "x\n", "é.js", &"a".repeat(101)] {
+            assert!(!is_asset_name(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,12 @@ use crate::db::{AvatarRow, VariantRow};
 use crate::domain::{AvatarId, Size, Status};
 use crate::time::rfc3339;
 
+/// The OpenAPI 3.0 document of the whole contract, hand-kept in
+/// `shared/openapi.json` and served at `GET /api/v1/openapi.json`. A test
+/// (`routes::tests`) keeps its operations equal to the route table, and
+/// schemathesis checks the running service against it (`make test`).
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
 /// Path of an avatar's image: `/api/v1/avatars/{id}`.
 pub fn avatar_path(id: AvatarId) -> String {
     format!("/api/v1/avatars/{id}")

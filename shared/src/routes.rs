@@ -32,6 +32,7 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/api/v1/avatars/{avatar_id}", "delete"),
     route("DELETE", "/api/v1/users/{user_id}/avatar", "delete"),
     route("GET", "/health", "metadata"),
+    route("GET", "/api/v1/openapi.json", "metadata"),
     route("POST", "/web/upload", "upload"),
 ];
 
@@ -101,5 +102,26 @@ mod tests {
             })
             .collect();
         assert_eq!(in_toml, in_code);
+    }
+
+    #[test]
+    fn openapi_operations_match_the_route_table() {
+        let spec: serde_json::Value = serde_json::from_str(crate::api::OPENAPI_JSON).unwrap();
+        let mut in_spec = BTreeSet::new();
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                in_spec.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+        let in_code: BTreeSet<_> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_owned(), r.path.to_owned()))
+            .chain(
+                WEB_ROUTES
+                    .iter()
+                    .map(|r| ("GET".to_owned(), r.path.to_owned())),
+            )
+            .collect();
+        assert_eq!(in_spec, in_code);
     }
 }

@@ -31,6 +31,7 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/avatars/{avatar_id}/metadata", get(get_metadata))
         .route("/api/v1/users/{user_id}/avatars", get(list_avatars))
+        .route("/api/v1/openapi.json", get(openapi))
 }
 
 /// `GET /api/v1/avatars/{avatar_id}/metadata`.
@@ -163,4 +164,15 @@ mod tests {
             assert!(decode_cursor(bad).is_err(), "{bad}");
         }
     }
+}
+
+/// `GET /api/v1/openapi.json`: [`avatar_shared::api::OPENAPI_JSON`].
+pub async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        avatar_shared::api::OPENAPI_JSON,
+    )
 }

@@ -71,12 +71,13 @@ pub async fn upload_avatar(
 ) -> Result<Response, ApiError> {
     let ActingUser(user) = user;
     let idempotency_key = idempotency_key(&headers)?;
+    // A replay must still be a well-formed upload; its file is not used.
+    let form = read_form(request, state.config.max_upload_bytes, false).await?;
     if let Some(key) = &idempotency_key {
         if let Some(existing) = state.db.find_idempotent(&user, key).await? {
             return Ok(created(&state, &existing));
         }
     }
-    let form = read_form(request, state.config.max_upload_bytes, false).await?;
     let avatar = store_upload(&state, user, idempotency_key, form.file).await?;
     Ok(created(&state, &avatar))
 }
