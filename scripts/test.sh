@@ -17,12 +17,14 @@ drop_test_databases() {
     while read -r db; do psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
 }
 drop_test_databases
+# template.yaml: cfn-lint, and its routes against the route table.
+status=0
+bash "$ROOT/scripts/deploy-checks.sh" || status=$?
 # The function binaries themselves are tested in plain-HTTP mode
 # (local/tests/binaries.rs) and avatar-local runs the browser tests; test
 # runners build only test targets. Building every target in one command
 # resolves features once, so the test build below reuses everything.
 cargo build --workspace --all-targets --locked
-status=0
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@" || status=$?
 else

@@ -135,6 +135,17 @@ pub fn decode_cursor(raw: &str) -> Result<ListCursor, ApiError> {
     })
 }
 
+/// `GET /api/v1/openapi.json`: [`avatar_shared::api::OPENAPI_JSON`].
+pub async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        avatar_shared::api::OPENAPI_JSON,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,15 +175,4 @@ mod tests {
             assert!(decode_cursor(bad).is_err(), "{bad}");
         }
     }
-}
-
-/// `GET /api/v1/openapi.json`: [`avatar_shared::api::OPENAPI_JSON`].
-pub async fn openapi() -> impl axum::response::IntoResponse {
-    (
-        [
-            (axum::http::header::CONTENT_TYPE, "application/json"),
-            (axum::http::header::CACHE_CONTROL, "public, max-age=300"),
-        ],
-        avatar_shared::api::OPENAPI_JSON,
-    )
 }
