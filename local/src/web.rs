@@ -100,17 +100,18 @@ pub async fn publish(
         serde_json::to_vec_pretty(&client_config(config))?,
         "application/json",
     ));
-    for (key, body, content_type) in &objects {
+    let count = objects.len();
+    for (key, body, content_type) in objects {
         s3.put_object()
             .bucket(&config.web_bucket)
-            .key(key)
-            .content_type(*content_type)
-            .body(ByteStream::from(body.clone()))
+            .key(&key)
+            .content_type(content_type)
+            .body(ByteStream::from(body))
             .send()
             .await
             .with_context(|| format!("publish {key} to {}", config.web_bucket))?;
     }
-    Ok(objects.len())
+    Ok(count)
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
