@@ -30,10 +30,12 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast "$@" || status=$?
 fi
-# Browser tests of the web pages and schemathesis over the OpenAPI document,
-# each against `avatar-local serve` on the same emulator and PostgreSQL
-# (WEB_TESTS=0 skips both, e.g. when running one Rust test by name).
-if [ "${WEB_TESTS:-1}" != 0 ]; then
+# Suites over whole processes, on the same emulator and PostgreSQL: the
+# Lambda runtime path under `cargo lambda watch`, the browser tests of the
+# web pages and schemathesis over the OpenAPI document (SUITES=0 skips all
+# three, e.g. when running one Rust test by name).
+if [ "${SUITES:-1}" != 0 ]; then
+  bash "$ROOT/scripts/lambda-tests.sh" || status=$?
   bash "$ROOT/scripts/web-tests.sh" || status=$?
   bash "$ROOT/scripts/api-fuzz.sh" || status=$?
 fi

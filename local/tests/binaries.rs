@@ -115,6 +115,35 @@ async fn function_binaries_serve_plain_http() {
         res.json::<Value>().await.unwrap(),
         json!({"batchItemFailures": [{"itemIdentifier": "poison"}]})
     );
+    // The same messages one at a time, as Knative's SQS IntegrationSource
+    // posts them: acknowledged with 200, or 503 so the source redelivers.
+    let cloud_event = |id: &str, body: &'static str| {
+        http.post(&thumbnail.1)
+            .header("ce-specversion", "1.0")
+            .header("ce-type", avatar_shared::events::KNATIVE_SQS_EVENT_TYPE)
+            .header("ce-source", "dev.knative.eventing.aws-sqs-source")
+            .header("ce-id", id)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let res = cloud_event("test", r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"batchItemFailures": []})
+    );
+    let res = cloud_event("poison", "not json").await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "Service unavailable"
+    );
+    // Not JSON and not a CloudEvent: the caller's mistake.
+    let res = http.post(&thumbnail.1).body("nope").send().await.unwrap();
+    assert_eq!(res.status(), 400);
 
     let purge = start("purge", &app.config).await;
     let res = http

@@ -62,6 +62,29 @@ pub fn receive_count(message: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
+/// CloudEvent `type` of Knative Eventing's `IntegrationSource` for AWS SQS
+/// (`spec.aws.sqs`): one event per SQS message, the message body as the
+/// event data, sent in binary content mode (`ce-*` headers).
+pub const KNATIVE_SQS_EVENT_TYPE: &str = "dev.knative.connector.event.aws-sqs";
+
+/// The SQS event Lambda's event source mapping would deliver for one
+/// message that reached a function as a Knative SQS CloudEvent: one record
+/// with `messageId` = the CloudEvent `id` and the body unchanged, so queue
+/// handlers run the same code on Lambda and on Knative.
+///
+/// The source does not forward `ApproximateReceiveCount`, so
+/// [`receive_count`] is 1 and a handler never knows it runs the last
+/// delivery before the dead-letter queue (see k8s-knative/README.md).
+pub fn sqs_event_from_cloud_event(id: &str, body: &str) -> SqsEvent {
+    let mut message = SqsMessage::default();
+    message.message_id = Some(id.to_owned());
+    message.body = Some(body.to_owned());
+    message.event_source = Some("aws:sqs".to_owned());
+    let mut event = SqsEvent::default();
+    event.records = vec![message];
+    event
+}
+
 /// What an S3 notification delivered through SQS carries.
 #[derive(Debug, PartialEq, Eq)]
 pub enum S3Notification {
@@ -154,6 +177,17 @@ mod tests {
             .map(|f| f.item_identifier.as_str())
             .collect();
         assert_eq!(ids, ["b"]);
+    }
+
+    #[test]
+    fn a_cloud_event_becomes_one_sqs_record() {
+        let event = sqs_event_from_cloud_event("ce-1", r#"{"Records":[]}"#);
+        let value = serde_json::to_value(&event).unwrap();
+        assert_eq!(value["Records"].as_array().unwrap().len(), 1);
+        assert_eq!(value["Records"][0]["messageId"], "ce-1");
+        assert_eq!(value["Records"][0]["body"], r#"{"Records":[]}"#);
+        assert_eq!(value["Records"][0]["eventSource"], "aws:sqs");
+        assert_eq!(receive_count(&event.records[0]), 1);
     }
 
     #[test]

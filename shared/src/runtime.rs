@@ -6,12 +6,16 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::body::Bytes;
+use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::app::AppState;
+use crate::events;
+use crate::http::ApiError;
 
 /// True when started by the Lambda runtime.
 pub fn on_lambda() -> bool {
@@ -79,9 +83,20 @@ pub async fn serve_http(router: Router) -> anyhow::Result<()> {
 
 /// Runs an event function. On Lambda, `handler` gets each invocation's
 /// payload (an SQS event from the event source mapping, or a scheduled
-/// event). Over plain HTTP, `POST /` takes the same JSON payload and answers
-/// with the handler's JSON result (500 JSON when it fails) (what a Knative SQS source or KEDA-driven
-/// poller posts), next to `GET /health`.
+/// event). Over plain HTTP (Knative), `POST /` takes either
+///
+/// * the same JSON payload (what `cargo lambda invoke`, a Knative
+///   `PingSource` or an operator posts), answered with the handler's JSON
+///   result; or
+/// * one SQS message as a CloudEvent from Knative's SQS `IntegrationSource`
+///   (`ce-type:` [`events::KNATIVE_SQS_EVENT_TYPE`]), handed over as a
+///   one-record SQS event ([`events::sqs_event_from_cloud_event`]). A batch
+///   item failure becomes **503**, so the source leaves the message in the
+///   queue and SQS redelivers it (and, after `maxReceiveCount`, moves it to
+///   the dead-letter queue).
+///
+/// A body that is not the expected JSON is 400; a handler error is 500.
+/// `GET /health` is served next to it.
 ///
 /// # Errors
 /// Runtime or bind failures.
@@ -107,16 +122,53 @@ where
     } else {
         let routes = Router::new().route(
             "/",
-            post(move |Json(event): Json<E>| {
+            post(move |headers: HeaderMap, body: Bytes| {
                 let handler = handler.clone();
-                async move {
-                    handler(event)
-                        .await
-                        .map(Json)
-                        .map_err(|e| crate::http::ApiError::Internal(format!("{e:#}")))
-                }
+                async move { invoke_over_http(handler, &headers, &body).await }
             }),
         );
         listen(crate::http::service(routes, state), listen_addr()?).await
     }
+}
+
+/// One plain-HTTP invocation of an event function (see [`serve_events`]).
+async fn invoke_over_http<E, R, F, Fut>(
+    handler: F,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Json<serde_json::Value>, ApiError>
+where
+    E: DeserializeOwned,
+    R: Serialize,
+    F: Fn(E) -> Fut,
+    Fut: Future<Output = anyhow::Result<R>>,
+{
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let bad = |e: &dyn std::fmt::Display| ApiError::bad_request("Invalid event", e.to_string());
+    let sqs_message = match (header("ce-type"), header("ce-id")) {
+        (Some(events::KNATIVE_SQS_EVENT_TYPE), Some(id)) => Some(id.to_owned()),
+        _ => None,
+    };
+    let payload = match &sqs_message {
+        Some(id) => {
+            let body = std::str::from_utf8(body).map_err(|e| bad(&e))?;
+            serde_json::to_value(events::sqs_event_from_cloud_event(id, body))
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+        }
+        None => serde_json::from_slice(body).map_err(|e| bad(&e))?,
+    };
+    let event: E = serde_json::from_value(payload).map_err(|e| bad(&e))?;
+    let result = handler(event)
+        .await
+        .map_err(|e| ApiError::Internal(format!("{e:#}")))?;
+    let result = serde_json::to_value(result).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let failed = result["batchItemFailures"]
+        .as_array()
+        .is_some_and(|failures| !failures.is_empty());
+    if sqs_message.is_some() && failed {
+        return Err(ApiError::Unavailable(
+            "the message failed; the source redelivers it".into(),
+        ));
+    }
+    Ok(Json(result))
 }
