@@ -1,9 +1,33 @@
 #!/usr/bin/env bash
-# Offline checks of what deploys: cfn-lint on template.yaml, and its routes
-# against the code's route table (scripts/check_template.py).
+# Offline checks of what deploys:
+#   * template.yaml (SAM): cfn-lint, and its routes against the code's route
+#     table (scripts/check_template.py);
+#   * k8s-knative/: core kinds against the Kubernetes schema
+#     (kubernetes-validate --strict), every kind, CRDs included, against the
+#     Knative and Gateway API schemas (deploy-tests/, npm @kubernetes-models),
+#     and its routes, services and sources against the code
+#     (scripts/check_k8s.py). Both validators must also reject
+#     deploy-tests/invalid/.
 set -euo pipefail
 source "$(dirname "$0")/stack.sh"
 ensure_tools
+KUBERNETES_VERSION="${KUBERNETES_VERSION:-1.33}"
+
 "$TOOLS_VENV/bin/cfn-lint" "$ROOT/template.yaml"
 log "cfn-lint template.yaml: clean"
 "$TOOLS_VENV/bin/python" "$ROOT/scripts/check_template.py"
+
+"$TOOLS_VENV/bin/kubernetes-validate" --strict --quiet --no-warn -k "$KUBERNETES_VERSION" "$ROOT"/k8s-knative/*.yaml
+log "kubernetes-validate --strict (Kubernetes $KUBERNETES_VERSION) k8s-knative/: clean"
+(cd "$ROOT/deploy-tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+node "$ROOT/deploy-tests/validate-manifests.mjs" "$ROOT/k8s-knative"
+for validator in "$TOOLS_VENV/bin/kubernetes-validate --strict --quiet --no-warn -k $KUBERNETES_VERSION" \
+  "node $ROOT/deploy-tests/validate-manifests.mjs"; do
+  target="$ROOT/deploy-tests/invalid"
+  [[ "$validator" == *kubernetes-validate* ]] && target="$target/broken.yaml"
+  if $validator "$target" >/dev/null 2>&1; then
+    log "validator accepted deploy-tests/invalid: $validator"; exit 1
+  fi
+done
+log "both validators reject deploy-tests/invalid/"
+"$TOOLS_VENV/bin/python" "$ROOT/scripts/check_k8s.py"

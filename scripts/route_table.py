@@ -1,0 +1,44 @@
+"""The code's route table, as the deploy checks compare it.
+
+* Function routes: the `cargo lambda watch` router table in Cargo.toml, as
+  (METHOD, path, function); a Rust test keeps it equal to
+  shared/src/routes.rs ROUTES.
+* Web page routes: the GETs of shared/openapi.json that no function
+  serves, as (METHOD, path); a Rust test keeps those equal to WEB_ROUTES.
+"""
+
+import json
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def function_routes() -> set[tuple[str, str, str]]:
+    cargo = tomllib.loads((ROOT / "Cargo.toml").read_text())
+    router = cargo["workspace"]["metadata"]["lambda"]["watch"]["router"]
+    return {(entry["method"], path, entry["function"]) for path, entries in router.items() for entry in entries}
+
+
+def web_routes() -> set[tuple[str, str]]:
+    spec = json.loads((ROOT / "shared/openapi.json").read_text())
+    served = {(method, path) for method, path, _ in function_routes()}
+    return {
+        (method.upper(), path)
+        for path, item in spec["paths"].items()
+        for method in item
+        if (method.upper(), path) not in served
+    }
+
+
+def compare(label: str, where: str, got: set, want: set) -> bool:
+    """Prints how `got` (from `where`) differs from the code's `want`."""
+    if got == want:
+        print(f"{where} {label}: {len(got)} equal to the code")
+        return True
+    print(f"{where} {label} differ from the code:")
+    for extra in sorted(got - want):
+        print(f"  only in {where}:", extra)
+    for missing in sorted(want - got):
+        print(f"  missing from {where}:", missing)
+    return False
