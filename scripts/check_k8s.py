@@ -1,6 +1,6 @@
 """k8s-knative/ agrees with the code and keeps its rules.
 
-* The HTTPRoute's matches equal the code's route table (route_table.py):
+* The HTTPRoute's matches equal the code's route table (in_code.py):
   each rule sends a method + path to one function (by the Host rewrite to
   `{function}.avatars.svc.cluster.local`) or to the web bucket, and for
   every route of the table a sample request matches exactly one match,
@@ -11,8 +11,7 @@
   DATABASE_URL from the Secret, and its own binary as the command.
 * The SQS IntegrationSources feed the thumbnail and purge functions, and a
   PingSource runs the hourly sweep.
-* Every ConfigMap key is a setting the code reads (shared/src/config.rs,
-  the runtime's HOST/PORT, the AWS SDK's AWS_REGION, RUST_LOG).
+* Every ConfigMap key is a setting the code reads (in_code.settings_read).
 
 Schemas are validated separately (kubernetes-validate and
 deploy-tests/validate-manifests.mjs). Run with the tools venv's Python.
@@ -20,10 +19,9 @@ deploy-tests/validate-manifests.mjs). Run with the tools venv's Python.
 
 import re
 import sys
-import tomllib
 
 import yaml
-from route_table import ROOT, compare, function_routes, web_routes
+from in_code import ROOT, compare, function_binaries, function_routes, settings_read, web_routes
 
 K8S = ROOT / "k8s-knative"
 NAMESPACE = "avatars"
@@ -101,17 +99,10 @@ def check_routes(docs) -> bool:
     return ok
 
 
-def workspace_functions() -> set[str]:
-    names = set()
-    for manifest in ROOT.glob("functions/*/Cargo.toml"):
-        names |= {b["name"] for b in tomllib.loads(manifest.read_text()).get("bin", [])}
-    return names
-
-
 def check_services(docs) -> bool:
     ok = True
     services = {d["metadata"]["name"]: d for _, d in docs if d["kind"] == "Service" and d["apiVersion"].startswith("serving.knative.dev/")}
-    ok &= compare("Knative Services", "k8s-knative", set(services), workspace_functions())
+    ok &= compare("Knative Services", "k8s-knative", set(services), function_binaries())
     for name, svc in sorted(services.items()):
         template = svc["spec"]["template"]
         notes = template["metadata"].get("annotations", {})
@@ -162,8 +153,7 @@ def check_sources(docs) -> bool:
 
 
 def check_config(docs) -> bool:
-    read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', (ROOT / "shared/src/config.rs").read_text()))
-    read |= {"HOST", "PORT", "AWS_REGION", "RUST_LOG"}
+    read = settings_read()
     keys = set()
     for _, d in docs:
         if d["kind"] == "ConfigMap":

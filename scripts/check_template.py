@@ -1,7 +1,7 @@
 """The SAM template's routes equal the code's route table.
 
 * Every HttpApi event of a function in template.yaml, as (method, path,
-  binary), equals the function routes of route_table.py.
+  binary), equals the function routes of in_code.py.
 * Every `AWS::ApiGatewayV2::Route` (the web pages, proxied to the web
   bucket) equals its web page routes.
 
@@ -12,7 +12,7 @@ CloudFormation short tags): python scripts/check_template.py
 import sys
 
 from cfnlint.decode import decode
-from route_table import ROOT, compare, function_routes, web_routes
+from in_code import ROOT, compare, function_routes, web_routes
 
 
 def main() -> int:

@@ -7,7 +7,10 @@
 #     Knative and Gateway API schemas (deploy-tests/, npm @kubernetes-models),
 #     and its routes, services and sources against the code
 #     (scripts/check_k8s.py). Both validators must also reject
-#     deploy-tests/invalid/.
+#     deploy-tests/invalid/;
+#   * docker-compose.yml against the Compose specification (check-jsonschema's
+#     vendored schema), the LocalStack init hooks' syntax, and the Dockerfile
+#     and compose file against the code (scripts/check_containers.py).
 set -euo pipefail
 source "$(dirname "$0")/stack.sh"
 ensure_tools
@@ -31,3 +34,7 @@ for validator in "$TOOLS_VENV/bin/kubernetes-validate --strict --quiet --no-warn
 done
 log "both validators reject deploy-tests/invalid/"
 "$TOOLS_VENV/bin/python" "$ROOT/scripts/check_k8s.py"
+
+"$TOOLS_VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec "$ROOT/docker-compose.yml"
+for hook in "$ROOT"/localstack/init/ready.d/*.sh; do bash -n "$hook"; done
+"$TOOLS_VENV/bin/python" "$ROOT/scripts/check_containers.py"

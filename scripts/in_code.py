@@ -1,13 +1,16 @@
-"""The code's route table, as the deploy checks compare it.
+"""What the code declares, as the deploy checks compare it.
 
 * Function routes: the `cargo lambda watch` router table in Cargo.toml, as
   (METHOD, path, function); a Rust test keeps it equal to
   shared/src/routes.rs ROUTES.
 * Web page routes: the GETs of shared/openapi.json that no function
   serves, as (METHOD, path); a Rust test keeps those equal to WEB_ROUTES.
+* Function binaries: the `[[bin]]` names of functions/*/Cargo.toml.
+* Settings: the environment variables something in the service reads.
 """
 
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -28,6 +31,23 @@ def web_routes() -> set[tuple[str, str]]:
         for path, item in spec["paths"].items()
         for method in item
         if (method.upper(), path) not in served
+    }
+
+
+def function_binaries() -> set[str]:
+    names = set()
+    for manifest in ROOT.glob("functions/*/Cargo.toml"):
+        names |= {b["name"] for b in tomllib.loads(manifest.read_text()).get("bin", [])}
+    return names
+
+
+def settings_read() -> set[str]:
+    """Config::from_env's names (shared/src/config.rs), plus those read by
+    the runtime (HOST, PORT), avatar-local, the AWS SDK and tracing."""
+    names = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', (ROOT / "shared/src/config.rs").read_text()))
+    return names | {
+        "HOST", "PORT", "GATEWAY_ADDR", "SWEEP_INTERVAL_SECONDS", "BATCH_WINDOW_SECONDS", "WEB_STATIC_DIR",
+        "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "RUST_LOG",
     }
 
 
