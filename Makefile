@@ -1,5 +1,5 @@
 # The project's verbs. See README.md for what each needs and sets.
-.PHONY: run test lint fmt build bench fuzz deps clean
+.PHONY: run test lint fmt build bench coldstart fuzz deps clean
 
 deps: ## Build tools the C codecs need (nasm on x86)
 	bash scripts/ensure-nasm.sh
@@ -18,6 +18,9 @@ bench: deps ## Thumbnail speed and memory vs libvips and Pillow -> BENCHMARKS.md
 	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(BENCH_VENV)/bin/python bench/bench.py target/release/avatars $(CORPUS) --repeat 3 --out BENCHMARKS.md
+
+coldstart: deps ## Stripped binary sizes and cold starts (Lambda runtime API and HTTP) -> BENCHMARKS.md
+	bash scripts/coldstart.sh
 
 FUZZ_SECONDS ?= 600
 

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 
+from report import replace_section
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 JOBS = [("100+300", "100,300"), ("100+300+1200", "100,300,1200")]
 FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
@@ -106,7 +108,7 @@ def main():
         print(f"job {job}: avatars / libvips = {ratio:.2f}")
     if a.out:
         import pyvips, PIL
-        header = f"""# Benchmarks
+        header = f"""## Thumbnails: avatars vs libvips vs Pillow
 
 Reproduce: `make bench` (or `make bench CORPUS=dir`), which runs
 `python bench/bench.py target/release/avatars $CORPUS --repeat {a.repeat} --out BENCHMARKS.md`.
@@ -123,8 +125,7 @@ Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()};
 libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)} (pyvips {pyvips.__version__}),
 Pillow {PIL.__version__}, Python {platform.python_version()}.
 """
-        with open(a.out, "w") as fh:
-            fh.write(header + text + "\n")
+        replace_section(a.out, "thumbnails", header + text)
 
 
 def _pixels(path):

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make coldstart`: stripped release binary sizes and cold starts of every
+# function (bench/coldstart.py) against a local stack started here: moto
+# and PostgreSQL as for `make test`, with its own database, buckets and
+# queues, bootstrapped by avatar-local. Writes its section of BENCHMARKS.md.
+set -euo pipefail
+source "$(dirname "$0")/stack.sh"
+trap 'stack_down; drop_database' EXIT
+stack_up "$(free_port)"
+cargo build --release --locked -p avatar-upload -p avatar-get -p avatar-metadata -p avatar-delete \
+  -p avatar-thumbnail -p avatar-purge -p avatar-local
+release="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+suffix="$(date +%s)$$"
+admin_url="${DATABASE_URL%/*}/postgres"
+export DATABASE_URL="${DATABASE_URL%/*}/avatars_coldstart_$suffix"
+export AVATAR_BUCKET="coldstart-$suffix" WEB_BUCKET="coldstart-web-$suffix"
+export UPLOAD_QUEUE="coldstart-uploads-$suffix" DELETE_QUEUE="coldstart-deletes-$suffix"
+drop_database() { psql "$admin_url" -qc "DROP DATABASE IF EXISTS \"avatars_coldstart_$suffix\"" >/dev/null 2>&1 || true; }
+RUST_LOG=warn "$release/avatar-local" bootstrap
+python3 "$ROOT/bench/coldstart.py" "$release" --runs "${RUNS:-20}" --out "$ROOT/BENCHMARKS.md"
