@@ -26,9 +26,13 @@ export UPLOAD_QUEUE="uploads-lambda-$suffix" DELETE_QUEUE="deletes-lambda-$suffi
 export REDIRECT_ABOVE_BYTES=300000 ORPHAN_GRACE_SECONDS=0
 export RUST_LOG="${RUST_LOG:-info}"
 
+# cargo lambda watch starts each function with `cargo run --bin NAME`, which
+# resolves features without the dev-dependencies; build that set once here
+# (about 2.5 min after the test build in CI), so no function compiles while
+# a request waits.
 cargo build --locked -p avatar-local -p avatar-upload -p avatar-get -p avatar-metadata \
   -p avatar-delete -p avatar-thumbnail -p avatar-purge
-"${CARGO_TARGET_DIR:-$ROOT/target}/debug/avatar-local" migrate
+# Database, migrations, buckets, queues, notifications: as `make run`.
 "${CARGO_TARGET_DIR:-$ROOT/target}/debug/avatar-local" bootstrap
 
 port="$(free_port)"
