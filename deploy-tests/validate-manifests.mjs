@@ -17,15 +17,13 @@ if (!dir) {
   process.exit(2);
 }
 
-/** The module that models `apiVersion`/`kind`. */
+/** The module that models `apiVersion`/`kind`: Gateway API and Knative
+ * groups by name, everything else from the core models. */
 function modelPath(apiVersion, kind) {
   const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
-  if (group === "" || group.endsWith(".k8s.io") && !group.startsWith("gateway.") || ["apps", "batch", "autoscaling", "policy"].includes(group)) {
-    return `kubernetes-models/${group ? `${group}/` : ""}${version}/${kind}`;
-  }
-  if (group.endsWith("knative.dev")) return `@kubernetes-models/knative/${group}/${version}/${kind}`;
   if (group === "gateway.networking.k8s.io") return `@kubernetes-models/gateway-api/${group}/${version}/${kind}`;
-  throw new Error(`no schema known for ${apiVersion} ${kind}`);
+  if (group.endsWith("knative.dev")) return `@kubernetes-models/knative/${group}/${version}/${kind}`;
+  return `kubernetes-models/${group ? `${group}/` : ""}${version}/${kind}`;
 }
 
 let checked = 0;

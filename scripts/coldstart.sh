@@ -5,16 +5,16 @@
 # queues, bootstrapped by avatar-local. Writes its section of BENCHMARKS.md.
 set -euo pipefail
 source "$(dirname "$0")/stack.sh"
-trap 'stack_down; drop_database' EXIT
+drop_database() {
+  [ -n "${ISOLATED_DB:-}" ] && psql "$admin_url" -qc "DROP DATABASE IF EXISTS \"$ISOLATED_DB\"" >/dev/null 2>&1
+  return 0
+}
+trap 'drop_database; stack_down' EXIT
 stack_up "$(free_port)"
 cargo build --release --locked -p avatar-upload -p avatar-get -p avatar-metadata -p avatar-delete \
   -p avatar-thumbnail -p avatar-purge -p avatar-local
 release="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-suffix="$(date +%s)$$"
 admin_url="${DATABASE_URL%/*}/postgres"
-export DATABASE_URL="${DATABASE_URL%/*}/avatars_coldstart_$suffix"
-export AVATAR_BUCKET="coldstart-$suffix" WEB_BUCKET="coldstart-web-$suffix"
-export UPLOAD_QUEUE="coldstart-uploads-$suffix" DELETE_QUEUE="coldstart-deletes-$suffix"
-drop_database() { psql "$admin_url" -qc "DROP DATABASE IF EXISTS \"avatars_coldstart_$suffix\"" >/dev/null 2>&1 || true; }
+use_isolated_names coldstart
 RUST_LOG=warn "$release/avatar-local" bootstrap
 python3 "$ROOT/bench/coldstart.py" "$release" --runs "${RUNS:-20}" --out "$ROOT/BENCHMARKS.md"

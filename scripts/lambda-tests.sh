@@ -17,10 +17,7 @@ ensure_moto # the test talks to S3 and SQS with the emulator venv's boto3
 
 artifacts="${CARGO_TARGET_DIR:-$ROOT/target}/lambda-tests"
 rm -rf "$artifacts" && mkdir -p "$artifacts"
-suffix="$(date +%s)$$$RANDOM"
-export DATABASE_URL="${DATABASE_URL%/*}/avatars_test_lambda_$suffix"
-export AVATAR_BUCKET="test-lambda-$suffix" WEB_BUCKET="web-lambda-$suffix"
-export UPLOAD_QUEUE="uploads-lambda-$suffix" DELETE_QUEUE="deletes-lambda-$suffix"
+use_isolated_names lambda
 # 300 KB: the 618 KiB test photo's original answers 307 (the 6 MB Lambda
 # payload limit is what the 4 MiB default protects).
 export REDIRECT_ABOVE_BYTES=300000 ORPHAN_GRACE_SECONDS=0
