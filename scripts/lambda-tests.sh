@@ -51,7 +51,7 @@ log "cargo lambda watch on $gateway (log: $artifacts/watch.log)"
 status=0
 GATEWAY_URL="$gateway" INVOKE_ADDRESS=127.0.0.1 INVOKE_PORT="$port" \
   CARGO_LAMBDA="$TOOLS_VENV/bin/cargo-lambda" ARTIFACTS_DIR="$artifacts" \
-  CORPUS_DIR="${CORPUS_DIR:-$ROOT/../shared/corpus}" \
+  CORPUS_DIR="${CORPUS_DIR:-$ROOT/fixtures/images}" \
   "$VENV/bin/python" "$ROOT/lambda-tests/test_lambda.py" || status=$?
 [ "$status" = 0 ] || tail -40 "$artifacts/watch.log" >&2
 # cargo lambda watch runs the functions in its own process group; stop them all.

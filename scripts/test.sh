@@ -8,7 +8,7 @@ set -euo pipefail
 source "$(dirname "$0")/stack.sh"
 trap stack_down EXIT
 stack_up "$(free_port)"
-export CORPUS_DIR="${CORPUS_DIR:-$ROOT/../shared/corpus}"
+export CORPUS_DIR="${CORPUS_DIR:-$ROOT/fixtures/images}"
 [ -d "$CORPUS_DIR" ] || { log "corpus not found at $CORPUS_DIR (set CORPUS_DIR)"; exit 1; }
 # Test databases are named avatars_test_*; drop the leftovers of earlier runs.
 drop_test_databases() {

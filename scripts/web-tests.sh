@@ -17,6 +17,6 @@ mkdir -p "$artifacts"
 # 3 s to fill a batch, so the gallery test sees a tile turn processing -> ready.
 serve_isolated "$artifacts/server.log" BATCH_WINDOW_SECONDS=3
 log "browser tests against $SERVICE_URL (server log: $artifacts/server.log)"
-BASE_URL="$SERVICE_URL" CORPUS_DIR="${CORPUS_DIR:-$ROOT/../shared/corpus}" \
+BASE_URL="$SERVICE_URL" CORPUS_DIR="${CORPUS_DIR:-$ROOT/fixtures/images}" \
   ARTIFACTS_DIR="$artifacts" node --test --test-reporter=spec "$ROOT/web-tests/"
 log "screenshots: $artifacts/upload.png $artifacts/gallery.png"

@@ -2,7 +2,7 @@
 // Chromium, driven by playwright-core, against the local stack that
 // scripts/web-tests.sh starts (the same `avatar-local serve` as `make run`).
 //
-// Environment: BASE_URL (the gateway), CORPUS_DIR (../shared/corpus),
+// Environment: BASE_URL (the gateway), CORPUS_DIR (fixtures/images),
 // ARTIFACTS_DIR (screenshots), CHROMIUM (default /usr/bin/chromium).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";

@@ -11,74 +11,66 @@
 //! `--format` defaults to the input's format. `--repeat N` renders each file
 //! N times and reports the fastest (for benchmarks); `--json` prints one JSON
 //! object per file: `{"file","ms","outputs":[{"path","width","height","bytes"}]}`.
+//!
+//! It links only `avatar-pipeline`: no AWS SDK, no PostgreSQL.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
-use avatar_shared::pipeline::{self, Limits};
-use avatar_shared::{ImageFormat, Size, Variant};
+use anyhow::Context;
+use avatar_pipeline::{self as pipeline, ImageFormat, Limits, Size, Variant};
+use clap::{Parser, Subcommand};
 
-const USAGE: &str = "usage: avatars render FILE... --out DIR [--sizes 100,300,1200] \
-[--format jpeg|png|webp] [--max-pixels N] [--repeat N] [--json]";
+/// The image pipeline of the avatar service, on files.
+#[derive(Debug, Parser)]
+#[command(name = "avatars", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Render square thumbnails of each FILE, exactly as the thumbnail
+    /// function does, into DIR/{stem}_{size}.{ext}.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, clap::Args)]
 struct RenderArgs {
+    /// Input images (JPEG, PNG or WebP; the format comes from the magic bytes).
+    #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// Directory for the outputs (created if missing).
+    #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Sizes to render: 100, 300, 1200 (or 100x100, ...) and original.
+    #[arg(long, value_delimiter = ',', default_value = "100,300,1200", value_parser = parse_size)]
     sizes: Vec<Size>,
+    /// Output format; default: each input's own.
+    #[arg(long, value_parser = parse_format)]
     format: Option<ImageFormat>,
-    limits: Limits,
+    /// Pixel budget (width × height), checked before decoding.
+    #[arg(long, default_value_t = 50_000_000, value_name = "N")]
+    max_pixels: u64,
+    /// Render each file N times and report the fastest, in ms.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
+    /// One JSON object per file instead of a line of text.
+    #[arg(long)]
     json: bool,
 }
 
-fn parse_sizes(raw: &str) -> anyhow::Result<Vec<Size>> {
-    raw.split(',')
-        .map(|s| {
-            let s = s.trim();
-            Size::parse(s)
-                .or_else(|| Size::parse(&format!("{s}x{s}")))
-                .with_context(|| format!("unknown size {s:?} (100, 300, 1200 or original)"))
-        })
-        .collect()
+fn parse_size(raw: &str) -> Result<Size, String> {
+    let s = raw.trim();
+    Size::parse(s)
+        .or_else(|| Size::parse(&format!("{s}x{s}")))
+        .ok_or_else(|| format!("unknown size {s:?} (100, 300, 1200 or original)"))
 }
 
-fn parse_render(args: &[String]) -> anyhow::Result<RenderArgs> {
-    let mut parsed = RenderArgs {
-        files: Vec::new(),
-        out: PathBuf::new(),
-        sizes: Size::THUMBNAILS.to_vec(),
-        format: None,
-        limits: Limits {
-            max_pixels: 50_000_000,
-        },
-        repeat: 1,
-        json: false,
-    };
-    let mut out = None;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--out" => out = Some(PathBuf::from(value("--out")?)),
-            "--sizes" => parsed.sizes = parse_sizes(value("--sizes")?)?,
-            "--format" => {
-                let v = value("--format")?;
-                parsed.format =
-                    Some(ImageFormat::parse(v).with_context(|| format!("unknown format {v:?}"))?);
-            }
-            "--max-pixels" => parsed.limits.max_pixels = value("--max-pixels")?.parse()?,
-            "--repeat" => parsed.repeat = value("--repeat")?.parse::<u32>()?.max(1),
-            "--json" => parsed.json = true,
-            flag if flag.starts_with("--") => bail!("unknown option {flag}\n{USAGE}"),
-            file => parsed.files.push(PathBuf::from(file)),
-        }
-    }
-    parsed.out = out.with_context(|| format!("--out is required\n{USAGE}"))?;
-    if parsed.files.is_empty() {
-        bail!("no input files\n{USAGE}");
-    }
-    Ok(parsed)
+fn parse_format(raw: &str) -> Result<ImageFormat, String> {
+    ImageFormat::parse(raw).ok_or_else(|| format!("unknown format {raw:?} (jpeg, png or webp)"))
 }
 
 fn render_file(args: &RenderArgs, path: &Path) -> anyhow::Result<serde_json::Value> {
@@ -92,11 +84,14 @@ fn render_file(args: &RenderArgs, path: &Path) -> anyhow::Result<serde_json::Val
         .iter()
         .map(|s| Variant::new(*s, format))
         .collect();
+    let limits = Limits {
+        max_pixels: args.max_pixels,
+    };
     let mut best = f64::INFINITY;
     let mut renditions = Vec::new();
     for _ in 0..args.repeat {
         let started = Instant::now();
-        renditions = pipeline::render(&bytes, args.limits, &variants)
+        renditions = pipeline::render(&bytes, limits, &variants)
             .with_context(|| path.display().to_string())?;
         best = best.min(started.elapsed().as_secs_f64() * 1000.0);
     }
@@ -119,13 +114,13 @@ fn render_file(args: &RenderArgs, path: &Path) -> anyhow::Result<serde_json::Val
     Ok(serde_json::json!({"file": path.display().to_string(), "ms": best, "outputs": outputs}))
 }
 
-fn render(args: &[String]) -> anyhow::Result<()> {
-    let args = parse_render(args)?;
+/// Renders every file; the number that failed (each reported on stderr).
+fn render(args: &RenderArgs) -> anyhow::Result<usize> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut failed = 0;
     for file in &args.files {
-        match render_file(&args, file) {
+        match render_file(args, file) {
             Ok(report) if args.json => println!("{report}"),
             Ok(report) => {
                 let outs: Vec<String> = report["outputs"]
@@ -154,16 +149,96 @@ fn render(args: &[String]) -> anyhow::Result<()> {
             }
         }
     }
-    if failed > 0 {
-        bail!("{failed} file(s) failed");
-    }
-    Ok(())
+    Ok(failed)
 }
 
-fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("render") => render(&args[1..]),
-        _ => bail!("{USAGE}"),
+/// The command line, or the process ends: `--help` and `--version` print
+/// and exit 0; a usage error prints one line (clap's message, its context
+/// joined) and exits 2.
+fn parse_args() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            std::process::exit(0)
+        }
+        Err(e) => {
+            eprintln!("avatars: {} (see --help)", one_line(&e));
+            std::process::exit(2)
+        }
+    }
+}
+
+/// Clap's error message up to its usage section, on one line.
+fn one_line(e: &clap::Error) -> String {
+    if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        return "error: no command given".into();
+    }
+    e.render()
+        .to_string()
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Exit codes: 0 done, 1 a file failed (or the output directory could not
+/// be made), 2 a usage error.
+fn main() -> ExitCode {
+    match parse_args().command {
+        Command::Render(args) => match render(&args) {
+            Ok(0) => ExitCode::SUCCESS,
+            Ok(failed) => {
+                eprintln!("avatars: {failed} file(s) failed");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("avatars: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_and_formats_parse() {
+        let cli = Cli::try_parse_from([
+            "avatars",
+            "render",
+            "a.jpg",
+            "--out",
+            "o",
+            "--sizes",
+            "100,300x300,original",
+            "--format",
+            "webp",
+        ])
+        .unwrap();
+        let Command::Render(args) = cli.command;
+        assert_eq!(args.sizes, [Size::Thumb100, Size::Thumb300, Size::Original]);
+        assert_eq!(args.format, Some(ImageFormat::Webp));
+        assert_eq!(args.repeat, 1);
+        for bad in [
+            &["avatars", "render", "a.jpg"][..],
+            &["avatars", "render", "--out", "o"],
+            &["avatars", "render", "a.jpg", "--out", "o", "--sizes", "200"],
+            &["avatars", "render", "a.jpg", "--out", "o", "--repeat", "0"],
+            &["avatars", "frobnicate"],
+        ] {
+            let err = Cli::try_parse_from(bad).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+            assert!(one_line(&err).starts_with("error: "), "{bad:?}");
+        }
     }
 }

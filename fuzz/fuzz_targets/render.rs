@@ -3,8 +3,7 @@
 //! `-malloc_limit_mb`, see `make fuzz`).
 #![no_main]
 
-use avatar_shared::pipeline::{self, Limits};
-use avatar_shared::{ImageFormat, Size, Variant};
+use avatar_pipeline::{self as pipeline, ImageFormat, Limits, Size, Variant};
 use libfuzzer_sys::fuzz_target;
 
 /// 4 MP: the largest decode is 4 M × 8 bytes (16-bit RGBA) = 32 MiB.

@@ -92,7 +92,8 @@ pub async fn bootstrap(
         .with_context(|| format!("bucket notification on {}", config.bucket))?;
     create_bucket(s3, &config.web_bucket).await?;
     let dir = crate::web::static_dir();
-    let pages = crate::web::publish(config, s3, &dir).await?;
+    let web = avatar_shared::storage::Storage::new(s3.clone(), config.web_bucket.clone());
+    let pages = crate::web::publish(config, &web, &dir).await?;
     tracing::info!(bucket = %config.bucket, web_bucket = %config.web_bucket, pages, upload_queue = %upload.url, delete_queue = %delete.url, "bootstrap done");
     Ok(Resources { upload, delete })
 }

@@ -15,8 +15,10 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use avatar_shared::events::Outcome;
+use avatar_shared::queue::{Queue, QueueError};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::Message;
 use tokio::sync::watch;
 
 /// Messages per batch (the SQS maximum per receive).
@@ -31,10 +33,8 @@ pub const MAX_BATCHING_WINDOW_SECONDS: u64 = 300;
 pub struct EventSourceMapping {
     /// For logs: the function name.
     pub function: &'static str,
-    /// Client.
-    pub sqs: aws_sdk_sqs::Client,
-    /// Queue URL.
-    pub queue_url: String,
+    /// The queue polled.
+    pub queue: Queue,
     /// Queue ARN (the records' `eventSourceARN`).
     pub queue_arn: String,
     /// How long to keep gathering a batch after its first message
@@ -43,13 +43,16 @@ pub struct EventSourceMapping {
 }
 
 impl EventSourceMapping {
-    /// Polls until `shutdown` turns true, invoking `handler` per batch.
-    pub async fn run<F, Fut>(self, handler: F, mut shutdown: watch::Receiver<bool>)
+    /// Polls until `shutdown` turns true, invoking `handler` per batch. A
+    /// handler error or panic fails the whole batch, as a failed Lambda
+    /// invocation does.
+    pub async fn run<R, F, Fut>(self, handler: F, mut shutdown: watch::Receiver<bool>)
     where
         F: Fn(SqsEvent) -> Fut,
-        Fut: Future<Output = SqsBatchResponse> + Send + 'static,
+        Fut: Future<Output = anyhow::Result<Outcome<R>>> + Send + 'static,
+        R: Send + 'static,
     {
-        tracing::info!(function = self.function, queue = %self.queue_url, "event source mapping started");
+        tracing::info!(function = self.function, queue = %self.queue.name(), "event source mapping started");
         loop {
             if *shutdown.borrow() {
                 break;
@@ -71,19 +74,30 @@ impl EventSourceMapping {
                 }
             };
             let event = self.to_event(&messages);
-            // A panicking handler fails the whole batch, as a crashed Lambda would.
+            let all = || {
+                messages
+                    .iter()
+                    .filter_map(|m| m.message_id.clone())
+                    .collect()
+            };
             let failed: HashSet<String> = match tokio::spawn(handler(event)).await {
-                Ok(response) => response
+                Ok(Ok(Outcome::Batch(response))) => response
                     .batch_item_failures
                     .into_iter()
                     .map(|f| f.item_identifier)
                     .collect(),
+                Ok(Ok(Outcome::Done(_))) => HashSet::new(),
+                Ok(Err(e)) => {
+                    tracing::error!(
+                        function = self.function,
+                        error = format!("{e:#}"),
+                        "invocation failed"
+                    );
+                    all()
+                }
                 Err(e) => {
                     tracing::error!(function = self.function, error = %e, "handler crashed");
-                    messages
-                        .iter()
-                        .filter_map(|m| m.message_id.clone())
-                        .collect()
+                    all()
                 }
             };
             if let Err(e) = self.delete_succeeded(&messages, &failed).await {
@@ -93,17 +107,8 @@ impl EventSourceMapping {
         tracing::info!(function = self.function, "event source mapping stopped");
     }
 
-    async fn receive(&self) -> anyhow::Result<Vec<Message>> {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(BATCH_SIZE)
-            .wait_time_seconds(WAIT_SECONDS)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await?;
-        Ok(out.messages.unwrap_or_default())
+    async fn receive(&self) -> Result<Vec<Message>, QueueError> {
+        self.queue.receive(BATCH_SIZE, WAIT_SECONDS).await
     }
 
     /// Receives more messages into `batch` until it holds [`BATCH_SIZE`] or
@@ -116,19 +121,9 @@ impl EventSourceMapping {
             if left.is_zero() {
                 break;
             }
-            let more = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(BATCH_SIZE - batch.len() as i32)
-                .wait_time_seconds(0)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .send()
-                .await;
+            let more = self.queue.receive(BATCH_SIZE - batch.len() as i32, 0).await;
             match more {
-                Ok(out) if !out.messages().is_empty() => {
-                    batch.extend(out.messages.unwrap_or_default());
-                }
+                Ok(messages) if !messages.is_empty() => batch.extend(messages),
                 Ok(_) => tokio::time::sleep(left.min(Duration::from_millis(200))).await,
                 Err(e) => {
                     tracing::warn!(function = self.function, error = %e, "receive failed while batching");
@@ -169,28 +164,11 @@ impl EventSourceMapping {
         &self,
         messages: &[Message],
         failed: &HashSet<String>,
-    ) -> anyhow::Result<()> {
-        let entries: Vec<DeleteMessageBatchRequestEntry> = messages
+    ) -> Result<(), QueueError> {
+        let handles = messages
             .iter()
-            .enumerate()
-            .filter(|(_, m)| m.message_id.as_ref().is_none_or(|id| !failed.contains(id)))
-            .filter_map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .set_receipt_handle(m.receipt_handle.clone())
-                    .build()
-                    .ok()
-            })
-            .collect();
-        if entries.is_empty() {
-            return Ok(());
-        }
-        self.sqs
-            .delete_message_batch()
-            .queue_url(&self.queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await?;
-        Ok(())
+            .filter(|m| m.message_id.as_ref().is_none_or(|id| !failed.contains(id)))
+            .filter_map(|m| m.receipt_handle());
+        self.queue.delete_batch(handles).await
     }
 }

@@ -1,7 +1,7 @@
 //! `avatar-local`: run the whole service locally, or one operator step.
 //!
 //! ```text
-//! avatar-local serve       migrate + bootstrap, then serve the API and the web
+//! avatar-local [serve]     migrate + bootstrap, then serve the API and the web
 //!                          pages on GATEWAY_ADDR with the event source mappings
 //!                          (BATCH_WINDOW_SECONDS) and the purge sweep
 //! avatar-local migrate     create the database if needed and apply migrations
@@ -9,60 +9,127 @@
 //!                          and publish web-static/ into the web bucket
 //! avatar-local sweep       run one purge sweep and print its report
 //! ```
+//!
+//! The service's own settings come from the environment ([`Config`]); the
+//! options of `serve` may be given as flags or as their variables.
 
+use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use avatar_local::event_source_mapping::MAX_BATCHING_WINDOW_SECONDS;
 use avatar_local::stack::{prepare, Options, Stack};
 use avatar_shared::db::Database;
 use avatar_shared::{AppState, Config};
+use clap::{Parser, Subcommand};
 
-const USAGE: &str = "usage: avatar-local [serve|migrate|bootstrap|sweep]";
+/// The avatar service on a laptop: the gateway, the event source mappings
+/// and the sweep in one process, and the operator steps.
+#[derive(Debug, Parser)]
+#[command(name = "avatar-local", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// `serve`'s options, when no command is given.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    avatar_shared::telemetry::init();
-    let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Migrate and bootstrap, then serve the API and the web pages with the
+    /// event source mappings and the periodic purge sweep.
+    Serve(ServeArgs),
+    /// Create the database if needed and apply the migrations.
+    Migrate,
+    /// Create the buckets, queues, dead-letter queues and the bucket
+    /// notification, and publish the web pages into the web bucket.
+    Bootstrap,
+    /// Run one purge sweep and print its report as JSON.
+    Sweep,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address of the gateway.
+    #[arg(long, env = "GATEWAY_ADDR", default_value = "127.0.0.1:9000")]
+    addr: SocketAddr,
+    /// Seconds between purge sweeps (at least 1).
+    #[arg(long, env = "SWEEP_INTERVAL_SECONDS", default_value_t = 300)]
+    sweep_interval: u64,
+    /// The upload queue's batching window, seconds (Lambda's
+    /// MaximumBatchingWindowInSeconds; at most 300).
+    #[arg(long, env = "BATCH_WINDOW_SECONDS", default_value_t = 0)]
+    batch_window: u64,
+}
+
+/// The command line, or the process ends: `--help` and `--version` print
+/// and exit 0; a usage error (or an unparsable setting) prints one line and
+/// exits 2.
+fn parse_args() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            std::process::exit(0)
+        }
+        Err(e) => {
+            let message = e.render().to_string();
+            let line: Vec<&str> = message
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            eprintln!("avatar-local: {} (see --help)", line.join(" "));
+            std::process::exit(2)
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
     let config = Config::from_env()?;
-    match command.as_str() {
-        "serve" => {
-            let addr = std::env::var("GATEWAY_ADDR")
-                .unwrap_or_else(|_| "127.0.0.1:9000".into())
-                .parse()
-                .context("GATEWAY_ADDR")?;
-            let sweep_every: u64 = std::env::var("SWEEP_INTERVAL_SECONDS")
-                .unwrap_or_else(|_| "300".into())
-                .parse()
-                .context("SWEEP_INTERVAL_SECONDS")?;
-            let batching_window: u64 = std::env::var("BATCH_WINDOW_SECONDS")
-                .unwrap_or_else(|_| "0".into())
-                .parse()
-                .context("BATCH_WINDOW_SECONDS")?;
+    match command {
+        Command::Serve(args) => {
             let options = Options {
-                sweep_every: Some(Duration::from_secs(sweep_every.max(1))),
+                sweep_every: Some(Duration::from_secs(args.sweep_interval.max(1))),
                 batching_window: Duration::from_secs(
-                    batching_window.min(MAX_BATCHING_WINDOW_SECONDS),
+                    args.batch_window.min(MAX_BATCHING_WINDOW_SECONDS),
                 ),
             };
-            let stack = Stack::start(config, addr, options).await?;
+            let stack = Stack::start(config, args.addr, options).await?;
             eprintln!("avatar service on http://{}", stack.addr);
             avatar_shared::runtime::shutdown_signal().await;
             stack.stop().await;
         }
-        "migrate" => {
+        Command::Migrate => {
             Database::ensure_database(&config.database_url).await?;
             Database::migrate(&config.database_url).await?;
         }
-        "bootstrap" => {
+        Command::Bootstrap => {
             prepare(&config).await?;
         }
-        "sweep" => {
+        Command::Sweep => {
             let state = AppState::new(config).await?;
             let report = avatar_purge::sweep(&state).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
-        _ => anyhow::bail!("{USAGE}"),
     }
     Ok(())
+}
+
+/// Exit codes: 0 done, 1 the step failed (its cause chain on stderr), 2 a
+/// usage error.
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = parse_args();
+    avatar_shared::telemetry::init();
+    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
+    match run(command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("avatar-local: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -35,7 +35,7 @@ pub fn gateway(state: Arc<AppState>) -> Router {
 pub async fn prepare(config: &Config) -> anyhow::Result<Resources> {
     Database::ensure_database(&config.database_url).await?;
     Database::migrate(&config.database_url).await?;
-    let (s3, sqs) = avatar_shared::app::aws_clients(config).await;
+    let (s3, sqs) = avatar_shared::aws::clients(config).await;
     bootstrap(config, &s3, &sqs).await
 }
 
@@ -93,11 +93,9 @@ impl Stack {
             }
         }));
 
-        let sqs = state.delete_queue.client_for_tools().clone();
         let thumbnails = EventSourceMapping {
             function: "thumbnail",
-            sqs: sqs.clone(),
-            queue_url: resources.upload.url.clone(),
+            queue: state.upload_queue.clone(),
             queue_arn: resources.upload.arn.clone(),
             batching_window: options.batching_window,
         };
@@ -108,14 +106,13 @@ impl Stack {
         )));
         let purges = EventSourceMapping {
             function: "purge",
-            sqs,
-            queue_url: resources.delete.url.clone(),
+            queue: state.delete_queue.clone(),
             queue_arn: resources.delete.arn.clone(),
             batching_window: Duration::ZERO,
         };
         let s = state.clone();
         tasks.push(tokio::spawn(purges.run(
-            move |event| avatar_purge::handle_queue(s.clone(), event),
+            move |event| avatar_purge::handle(s.clone(), avatar_purge::Invocation::Queue(event)),
             rx.clone(),
         )));
 

@@ -8,15 +8,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use avatar_shared::http::{if_none_match, route_not_found};
+use avatar_shared::http::{etag_header, if_none_match, route_not_found, ApiError};
 use avatar_shared::routes::WEB_ROUTES;
+use avatar_shared::storage::Storage;
 use avatar_shared::{AppState, Config, ImageFormat, Size};
-use aws_sdk_s3::primitives::ByteStream;
 use axum::extract::{RawPathParams, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use bytes::Bytes;
 
 /// The pages' `Content-Security-Policy`: no inline script or style, no
 /// third-party origin; previews are `blob:` URLs. In AWS the same header
@@ -70,21 +71,17 @@ pub fn client_config(config: &Config) -> serde_json::Value {
 }
 
 /// Uploads every file under `dir` (keys are paths relative to it) and
-/// `config.json` into `config.web_bucket`, which must exist. Returns the
-/// number of objects written.
+/// `config.json` (from `config`) into the web bucket `web`, which must
+/// exist. Returns the number of objects written.
 ///
 /// # Errors
 /// Unreadable files (naming them) or S3 failures.
-pub async fn publish(
-    config: &Config,
-    s3: &aws_sdk_s3::Client,
-    dir: &Path,
-) -> anyhow::Result<usize> {
+pub async fn publish(config: &Config, web: &Storage, dir: &Path) -> anyhow::Result<usize> {
     let mut files = Vec::new();
     collect_files(dir, &mut files)
         .with_context(|| format!("web pages in {} (set WEB_STATIC_DIR)", dir.display()))?;
     anyhow::ensure!(!files.is_empty(), "no web pages in {}", dir.display());
-    let mut objects: Vec<(String, Vec<u8>, &str)> = Vec::new();
+    let mut objects: Vec<(String, Bytes, &str)> = Vec::new();
     for file in &files {
         let key = file
             .strip_prefix(dir)?
@@ -93,23 +90,18 @@ pub async fn publish(
             .collect::<Vec<_>>()
             .join("/");
         let body = std::fs::read(file).with_context(|| format!("read {}", file.display()))?;
-        objects.push((key, body, content_type(file)));
+        objects.push((key, body.into(), content_type(file)));
     }
     objects.push((
         "config.json".into(),
-        serde_json::to_vec_pretty(&client_config(config))?,
+        serde_json::to_vec_pretty(&client_config(config))?.into(),
         "application/json",
     ));
     let count = objects.len();
     for (key, body, content_type) in objects {
-        s3.put_object()
-            .bucket(&config.web_bucket)
-            .key(&key)
-            .content_type(content_type)
-            .body(ByteStream::from(body))
-            .send()
+        web.put(&key, body, content_type)
             .await
-            .with_context(|| format!("publish {key} to {}", config.web_bucket))?;
+            .with_context(|| format!("publish {key} to {}", web.bucket()))?;
     }
     Ok(count)
 }
@@ -176,42 +168,21 @@ pub fn is_asset_name(name: &str) -> bool {
 /// 304 on `If-None-Match`, `no-cache` so a new deployment shows at once
 /// (revalidation is a 304), and the security headers.
 async fn serve(state: &AppState, key: &str, headers: &HeaderMap) -> Response {
-    let s3 = state.storage.client();
-    let out = match s3
-        .get_object()
-        .bucket(&state.config.web_bucket)
-        .key(key)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
-            return route_not_found().await;
-        }
+    let object = match state.web.get_object(key).await {
+        Ok(Some(object)) => object,
+        Ok(None) => return route_not_found().await,
         Err(e) => {
-            tracing::error!(error = %aws_sdk_s3::error::DisplayErrorContext(&e), key, "web page unavailable");
-            return avatar_shared::http::ApiError::Unavailable(e.to_string()).into_response();
+            tracing::error!(error = %e, key, "web page unavailable");
+            return ApiError::from(e).into_response();
         }
     };
-    let etag = out.e_tag().unwrap_or_default().trim_matches('"').to_owned();
-    let content_type = out
-        .content_type()
-        .unwrap_or("application/octet-stream")
-        .to_owned();
-    let mut response = if !etag.is_empty() && if_none_match(headers, &etag) {
+    let mut response = if !object.etag.is_empty() && if_none_match(headers, &object.etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        match out.body.collect().await {
-            Ok(body) => ([(header::CONTENT_TYPE, content_type)], body.into_bytes()).into_response(),
-            Err(e) => {
-                return avatar_shared::http::ApiError::Unavailable(e.to_string()).into_response()
-            }
-        }
+        ([(header::CONTENT_TYPE, object.content_type)], object.bytes).into_response()
     };
     let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
-        h.insert(header::ETAG, v);
-    }
+    h.insert(header::ETAG, etag_header(&object.etag));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,

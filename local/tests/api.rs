@@ -142,7 +142,7 @@ async fn bad_inputs_get_contract_errors_and_leave_nothing_behind() {
         ("vector.svg", svg.to_vec(), 400, "Invalid file format"),
         ("empty.jpg", Vec::new(), 400, "Invalid file format"),
         ("cut.jpg", truncated, 400, "Invalid image"),
-        ("bomb.png", avatar_shared::testing::png_bomb(100_000, 100_000), 400, "Image dimensions too large"),
+        ("bomb.png", avatar_pipeline::testing::png_bomb(100_000, 100_000), 400, "Image dimensions too large"),
     ];
     for (name, bytes, status, error) in cases {
         let (got, body) = json(app.upload("carol", name, bytes).await).await;

@@ -7,46 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{corpus, corpus_dir, TestApp};
+use common::{corpus, corpus_table, TestApp};
 use image::RgbImage;
 use serde_json::Value;
-
-struct Expected {
-    name: String,
-    /// Displayed (EXIF-oriented) dimensions.
-    width: u32,
-    height: u32,
-    orientation: u8,
-}
-
-/// Reads `corpus.tsv`: file, dimensions, EXIF orientation.
-fn corpus_table() -> Vec<Expected> {
-    let tsv = std::fs::read_to_string(corpus_dir().join("corpus.tsv")).unwrap();
-    let mut lines = tsv.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
-    let (file, w, h, o) = (
-        col("file"),
-        col("width"),
-        col("height"),
-        col("exif_orientation"),
-    );
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            let (sw, sh): (u32, u32) = (f[w].parse().unwrap(), f[h].parse().unwrap());
-            let orientation: u8 = f[o].parse().unwrap();
-            let (width, height) = if orientation >= 5 { (sh, sw) } else { (sw, sh) };
-            Expected {
-                name: f[file].to_owned(),
-                width,
-                height,
-                orientation,
-            }
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn every_corpus_image_goes_through_the_whole_pipeline() {
@@ -136,8 +99,8 @@ async fn every_corpus_image_goes_through_the_whole_pipeline() {
             let served = image::load_from_memory(&served.bytes().await.unwrap())
                 .unwrap()
                 .to_rgb8();
-            let good = avatar_shared::testing::mean_abs_diff(&served, &fill(rotated));
-            let bad = avatar_shared::testing::mean_abs_diff(&served, &fill(raw));
+            let good = avatar_pipeline::testing::mean_abs_diff(&served, &fill(rotated));
+            let bad = avatar_pipeline::testing::mean_abs_diff(&served, &fill(raw));
             assert!(
                 good < 20.0 && good * 3.0 < bad,
                 "{}: rotated {good}, unrotated {bad}",

@@ -6,11 +6,22 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use avatar_shared::db::{Inserted, NewAvatar, VariantRow};
+use avatar_shared::events::Outcome;
 use avatar_shared::keys::ObjectKey;
-use avatar_shared::{AvatarId, ImageFormat, Size, Status, UserId, Variant};
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use avatar_shared::{AppState, AvatarId, ImageFormat, Size, Status, UserId, Variant};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use common::{small_png, TestApp};
+
+/// The thumbnail function's partial batch response for `event`.
+async fn thumbnails(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
+    match avatar_thumbnail::handle(state, event).await.unwrap() {
+        Outcome::Batch(response) => response,
+        Outcome::Done(()) => panic!("an SQS event answers a partial batch response"),
+    }
+}
 
 fn s3_event(bucket: &str, key: &str) -> String {
     // Keys in S3 events are form-encoded: '/' as %2F, ' ' as '+', '@' as %40.
@@ -77,7 +88,7 @@ async fn redelivery_and_test_events_are_harmless() {
     .render();
     let test_event = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-21T10:00:00Z","Bucket":"b","RequestId":"r","HostId":"h"}"#;
     for _ in 0..2 {
-        let response = avatar_thumbnail::handle(
+        let response = thumbnails(
             app.stack.state.clone(),
             batch(&[
                 ("m1", s3_event(&app.config.bucket, &key), 1),
@@ -101,15 +112,14 @@ async fn redelivery_and_test_events_are_harmless() {
 #[tokio::test]
 async fn poison_messages_end_in_the_dead_letter_queue() {
     let app = TestApp::spawn().await;
-    let sqs = app.stack.state.delete_queue.client_for_tools().clone();
-    sqs.send_message()
-        .queue_url(&app.stack.resources.upload.url)
-        .message_body("this is not an S3 event")
-        .send()
+    app.stack
+        .state
+        .upload_queue
+        .send_json(&"this is not an S3 event")
         .await
         .unwrap();
     // Only the failing message comes back from a mixed batch.
-    let response = avatar_thumbnail::handle(
+    let response = thumbnails(
         app.stack.state.clone(),
         batch(&[
             ("bad", "garbage".into(), 1),
@@ -126,7 +136,7 @@ async fn poison_messages_end_in_the_dead_letter_queue() {
 
     // max_receive_count = 2, visibility timeout 1 s: the DLQ gets it.
     let started = Instant::now();
-    while app.queue_depth(&app.stack.resources.upload.dlq_url).await == 0 {
+    while app.upload_dlq_depth().await == 0 {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "message never reached the DLQ"
@@ -153,14 +163,12 @@ async fn plant(app: &TestApp, user: &str, bytes: Vec<u8>) -> AvatarId {
         user_id,
         file_name: "planted.jpg".into(),
         idempotency_key: None,
-        original: VariantRow {
-            variant: Variant::new(Size::Original, ImageFormat::Jpeg),
-            s3_key: key.clone(),
-            size_bytes: bytes.len() as i64,
-            width: 10,
-            height: 10,
-            etag: avatar_shared::http::etag_of(&bytes),
-        },
+        original: VariantRow::for_bytes(
+            Variant::new(Size::Original, ImageFormat::Jpeg),
+            key.clone(),
+            &bytes,
+            (10, 10),
+        ),
     };
     assert!(matches!(
         state.db.insert_avatar(&new).await.unwrap(),
@@ -211,9 +219,8 @@ async fn the_last_failed_delivery_marks_the_avatar_failed() {
         .await
         .unwrap());
     let mut broken = (**state).clone();
-    broken.storage =
-        avatar_shared::storage::Storage::new(state.storage.client().clone(), "no-such-bucket");
-    let broken = std::sync::Arc::new(broken);
+    broken.storage = state.storage.bucket_named("no-such-bucket");
+    let broken = Arc::new(broken);
     let key = ObjectKey::Original {
         user_id: UserId::parse("kim").unwrap(),
         avatar_id: id,
@@ -222,7 +229,7 @@ async fn the_last_failed_delivery_marks_the_avatar_failed() {
     // Drop one variant row so there is work to do.
     delete_variant_row(&app, id).await;
 
-    let first = avatar_thumbnail::handle(
+    let first = thumbnails(
         broken.clone(),
         batch(&[("m", s3_event(&app.config.bucket, &key), 1)]),
     )
@@ -233,7 +240,7 @@ async fn the_last_failed_delivery_marks_the_avatar_failed() {
         Status::Processing,
         "retried, not failed yet"
     );
-    let last = avatar_thumbnail::handle(
+    let last = thumbnails(
         broken,
         batch(&[("m", s3_event(&app.config.bucket, &key), 2)]),
     )

@@ -1,5 +1,5 @@
 //! Per-cold-start state: configuration and the clients every handler uses,
-//! built once outside the handler (ARCHITECTURE.md, "Boundaries").
+//! built once outside the handler (README, "Architecture").
 
 use std::sync::Arc;
 
@@ -8,33 +8,24 @@ use crate::db::Database;
 use crate::queue::Queue;
 use crate::storage::Storage;
 
-/// Configuration plus the database pool, the bucket and the delete queue.
+/// Configuration plus the database pool, the two buckets and the two
+/// queues. One S3 client and one SQS client are shared by the buckets and
+/// by the queues.
 #[derive(Clone, Debug)]
 pub struct AppState {
     /// Configuration read at cold start.
     pub config: Config,
     /// PostgreSQL pool.
     pub db: Database,
-    /// The avatar bucket.
+    /// The avatar bucket (`AVATAR_BUCKET`): originals and variants.
     pub storage: Storage,
-    /// The queue AvatarDeleteEvent goes to.
+    /// The web bucket (`WEB_BUCKET`): the static pages and `config.json`.
+    pub web: Storage,
+    /// The queue of the avatar bucket's ObjectCreated notifications
+    /// (`UPLOAD_QUEUE`; the thumbnail function's event source).
+    pub upload_queue: Queue,
+    /// The queue AvatarDeleteEvent goes to (`DELETE_QUEUE`; purge's source).
     pub delete_queue: Queue,
-}
-
-/// S3 and SQS clients from the standard AWS configuration chain
-/// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL[_S3|_SQS]` for emulators),
-/// S3 path-style addressing when configured.
-pub async fn aws_clients(config: &Config) -> (aws_sdk_s3::Client, aws_sdk_sqs::Client) {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
-    let s3 = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(config.s3_force_path_style)
-        .build();
-    (
-        aws_sdk_s3::Client::from_conf(s3),
-        aws_sdk_sqs::Client::new(&sdk),
-    )
 }
 
 impl AppState {
@@ -43,10 +34,14 @@ impl AppState {
     /// # Errors
     /// When `DATABASE_URL` does not parse.
     pub async fn new(config: Config) -> anyhow::Result<Arc<Self>> {
-        let (s3, sqs) = aws_clients(&config).await;
+        let (s3, sqs) = crate::aws::clients(&config).await;
+        let storage = Storage::new(s3, config.bucket.clone());
+        let upload_queue = Queue::new(sqs.clone(), config.upload_queue.clone());
         Ok(Arc::new(Self {
             db: Database::connect(&config.database_url, config.database_pool_size)?,
-            storage: Storage::new(s3, config.bucket.clone()),
+            web: storage.bucket_named(config.web_bucket.clone()),
+            storage,
+            upload_queue,
             delete_queue: Queue::new(sqs, config.delete_queue.clone()),
             config,
         }))

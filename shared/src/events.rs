@@ -11,21 +11,49 @@ use std::future::Future;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
+use crate::domain::AvatarId;
 use crate::keys::decode_event_key;
 
 /// Messages of one batch processed at once (SQS batches hold at most 10).
 pub const BATCH_CONCURRENCY: usize = 10;
 
+/// What an event function's invocation produced: the one result type of
+/// every handler [`crate::runtime::serve_events`] runs.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Outcome<R = ()> {
+    /// An SQS batch was processed: the partial batch response (Lambda
+    /// deletes every message not listed in `batchItemFailures`).
+    Batch(SqsBatchResponse),
+    /// Any other invocation (a scheduled sweep) ran: its report.
+    Done(R),
+}
+
+impl<R> Outcome<R> {
+    /// How many messages of the batch failed and will be delivered again.
+    pub fn failed_messages(&self) -> usize {
+        match self {
+            Self::Batch(response) => response.batch_item_failures.len(),
+            Self::Done(_) => 0,
+        }
+    }
+}
+
 /// Runs `handler` on every message of `event`, up to [`BATCH_CONCURRENCY`] at
 /// once, and returns the partial batch response: only the ids of messages
 /// whose handler returned `Err` (each error is logged once, here).
 ///
+/// Each message is handled inside a span `sqs_message` carrying its
+/// `message_id` and, once the handler knows it ([`record_avatar`]), the
+/// `avatar_id`, so every log line of the message says which it was.
+///
 /// Handlers decide what is retryable: a message that can never succeed
 /// (poison) should be settled by the handler (e.g. the avatar marked
 /// `failed`) and return `Ok`, so it is not retried.
-pub async fn process_batch<F, Fut>(event: SqsEvent, handler: F) -> SqsBatchResponse
+pub async fn process_batch<R, F, Fut>(event: SqsEvent, handler: F) -> Outcome<R>
 where
     F: Fn(SqsMessage) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
@@ -33,23 +61,43 @@ where
     let results: Vec<(Option<String>, anyhow::Result<()>)> =
         futures::stream::iter(event.records.into_iter().map(|msg| {
             let id = msg.message_id.clone();
-            let fut = handler(msg);
-            async move { (id, fut.await) }
+            let span = tracing::info_span!(
+                "sqs_message",
+                message_id = id.as_deref().unwrap_or_default(),
+                avatar_id = tracing::field::Empty,
+            );
+            let fut = handler(msg).instrument(span.clone());
+            async move {
+                let result = fut.await;
+                if let Err(error) = &result {
+                    span.in_scope(|| {
+                        tracing::error!(
+                            error = format!("{error:#}"),
+                            "message failed; will be retried"
+                        );
+                    });
+                }
+                (id, result)
+            }
         }))
         .buffer_unordered(BATCH_CONCURRENCY)
         .collect()
         .await;
     let mut response = SqsBatchResponse::default();
     for (id, result) in results {
-        if let Err(error) = result {
-            let id = id.unwrap_or_default();
-            tracing::error!(message_id = %id, error = format!("{error:#}"), "message failed; will be retried");
+        if result.is_err() {
             let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
+            failure.item_identifier = id.unwrap_or_default();
             response.batch_item_failures.push(failure);
         }
     }
-    response
+    Outcome::Batch(response)
+}
+
+/// Records the avatar a message concerns on the current message's span
+/// (see [`process_batch`]).
+pub fn record_avatar(avatar_id: AvatarId) {
+    tracing::Span::current().record("avatar_id", tracing::field::display(avatar_id));
 }
 
 /// How many times SQS has delivered this message, from the
@@ -164,13 +212,17 @@ mod tests {
     async fn only_failed_messages_are_reported() {
         let mut event = SqsEvent::default();
         event.records = vec![message("a", "ok"), message("b", "fail"), message("c", "ok")];
-        let response = process_batch(event, |m| async move {
+        let outcome: Outcome = process_batch(event, |m| async move {
             if m.body.as_deref() == Some("fail") {
                 anyhow::bail!("boom")
             }
             Ok(())
         })
         .await;
+        assert_eq!(outcome.failed_messages(), 1);
+        let Outcome::Batch(response) = outcome else {
+            panic!("a batch answers a partial batch response")
+        };
         let ids: Vec<_> = response
             .batch_item_failures
             .iter()

@@ -1,19 +1,27 @@
-//! SQS: the one module that sends to queues, and the queue message types
-//! (contract, "Events").
+//! SQS: the one module that talks to queues, and the queue message types
+//! (contract, "Events"). Each queue of the service is a [`Queue`] (the
+//! upload queue, the delete queue, their dead-letter queues), sharing one
+//! client.
 
-use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::error::SdkError;
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+use crate::aws::AwsError;
+use crate::config::Config;
 use crate::domain::{AvatarId, UserId};
 
 /// A queue failure (network, missing queue). Maps to 503.
-#[derive(Debug, thiserror::Error)]
-#[error("queue {operation} failed: {message}")]
-pub struct QueueError {
+pub type QueueError = AwsError;
+
+fn failed<E: std::error::Error + 'static, R: std::fmt::Debug>(
     operation: &'static str,
-    message: String,
+) -> impl FnOnce(SdkError<E, R>) -> QueueError {
+    move |e| AwsError::sdk("queue", operation, e)
 }
 
 /// AvatarDeleteEvent: sent by the delete function after a soft delete,
@@ -62,9 +70,10 @@ impl Queue {
         }
     }
 
-    /// The underlying client (the local event source mapping reuses it).
-    pub fn client_for_tools(&self) -> &aws_sdk_sqs::Client {
-        &self.client
+    /// This queue's dead-letter queue ([`Config::dead_letter_queue`]), on
+    /// the same client.
+    pub fn dead_letter_queue(&self) -> Self {
+        Self::new(self.client.clone(), Config::dead_letter_queue(&self.name))
     }
 
     /// The queue's name.
@@ -85,16 +94,10 @@ impl Queue {
                     .queue_name(&self.name)
                     .send()
                     .await
-                    .map_err(|e| QueueError {
-                        operation: "get queue url",
-                        message: DisplayErrorContext(&e).to_string(),
-                    })?;
+                    .map_err(failed("get queue url"))?;
                 out.queue_url()
                     .map(str::to_owned)
-                    .ok_or_else(|| QueueError {
-                        operation: "get queue url",
-                        message: "no URL in the answer".into(),
-                    })
+                    .ok_or_else(|| AwsError::new("queue", "get queue url", "no URL in the answer"))
             })
             .await
             .map(String::as_str)
@@ -105,22 +108,90 @@ impl Queue {
     /// # Errors
     /// [`QueueError`].
     pub async fn send_json<T: Serialize>(&self, message: &T) -> Result<(), QueueError> {
-        let body = serde_json::to_string(message).map_err(|e| QueueError {
-            operation: "send",
-            message: e.to_string(),
-        })?;
-        let url = self.url().await?;
+        let body = serde_json::to_string(message).map_err(|e| AwsError::new("queue", "send", e))?;
         self.client
             .send_message()
-            .queue_url(url)
+            .queue_url(self.url().await?)
             .message_body(body)
             .send()
             .await
-            .map_err(|e| QueueError {
-                operation: "send",
-                message: DisplayErrorContext(&e).to_string(),
-            })?;
+            .map_err(failed("send"))?;
         Ok(())
+    }
+
+    /// Receives up to `max` messages (SQS allows 1–10), waiting up to
+    /// `wait_seconds` (0–20) for the first, with every system attribute
+    /// (`ApproximateReceiveCount`, `SentTimestamp`, ...): what Lambda's
+    /// event source mapping hands a function.
+    ///
+    /// # Errors
+    /// [`QueueError`].
+    pub async fn receive(&self, max: i32, wait_seconds: i32) -> Result<Vec<Message>, QueueError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(self.url().await?)
+            .max_number_of_messages(max)
+            .wait_time_seconds(wait_seconds)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(failed("receive"))?;
+        Ok(out.messages.unwrap_or_default())
+    }
+
+    /// Deletes the messages with these receipt handles (at most 10, the
+    /// SQS batch limit).
+    ///
+    /// # Errors
+    /// [`QueueError`].
+    pub async fn delete_batch<'a>(
+        &self,
+        receipt_handles: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), QueueError> {
+        let entries = receipt_handles
+            .into_iter()
+            .enumerate()
+            .map(|(i, handle)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(handle)
+                    .build()
+                    .map_err(|e| AwsError::new("queue", "delete", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .delete_message_batch()
+            .queue_url(self.url().await?)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(failed("delete"))?;
+        Ok(())
+    }
+
+    /// `ApproximateNumberOfMessages`: messages waiting to be received (not
+    /// counting those in flight).
+    ///
+    /// # Errors
+    /// [`QueueError`].
+    pub async fn depth(&self) -> Result<u64, QueueError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(self.url().await?)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(failed("get queue attributes"))?;
+        Ok(out
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
     }
 
     /// `GetQueueAttributes` on the queue, for the health check (uncached, so
@@ -129,17 +200,6 @@ impl Queue {
     /// # Errors
     /// [`QueueError`].
     pub async fn ping(&self) -> Result<(), QueueError> {
-        let url = self.url().await?.to_owned();
-        self.client
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
-            .await
-            .map_err(|e| QueueError {
-                operation: "get queue attributes",
-                message: DisplayErrorContext(&e).to_string(),
-            })?;
-        Ok(())
+        self.depth().await.map(drop)
     }
 }

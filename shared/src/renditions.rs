@@ -6,7 +6,7 @@ use bytes::Bytes;
 use crate::app::AppState;
 use crate::db::{AvatarRow, DbError, VariantRow};
 use crate::domain::Variant;
-use crate::http::{etag_of, ApiError};
+use crate::http::ApiError;
 use crate::keys::ObjectKey;
 use crate::pipeline::{self, ImageError};
 use crate::storage::StorageError;
@@ -81,15 +81,8 @@ pub async fn render_and_store(
     let stores = renditions.into_iter().map(|r| async move {
         let key =
             ObjectKey::for_variant(&avatar.user_id, avatar.id, r.variant, avatar.format).render();
+        let row = VariantRow::for_bytes(r.variant, key, &r.bytes, (r.width, r.height));
         let bytes = Bytes::from(r.bytes);
-        let row = VariantRow {
-            variant: r.variant,
-            s3_key: key,
-            size_bytes: bytes.len() as i64,
-            width: r.width as i32,
-            height: r.height as i32,
-            etag: etag_of(&bytes),
-        };
         state
             .storage
             .put(&row.s3_key, bytes.clone(), r.variant.format.mime())

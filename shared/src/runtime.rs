@@ -1,4 +1,4 @@
-//! Where a function runs, decided once at start-up (ARCHITECTURE.md): on AWS
+//! Where a function runs, decided once at start-up (README, "Architecture"): on AWS
 //! Lambda when `AWS_LAMBDA_RUNTIME_API` is set, otherwise as a plain HTTP
 //! server on `$HOST:$PORT` (Knative, or by hand).
 
@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::events;
+use crate::events::{self, Outcome};
 use crate::http::ApiError;
 
 /// True when started by the Lambda runtime.
@@ -81,19 +81,21 @@ pub async fn serve_http(router: Router) -> anyhow::Result<()> {
     }
 }
 
-/// Runs an event function. On Lambda, `handler` gets each invocation's
+/// Runs an event function: `handler(state, event)` for every invocation,
+/// each answering one [`Outcome`]. On Lambda, `event` is each invocation's
 /// payload (an SQS event from the event source mapping, or a scheduled
-/// event). Over plain HTTP (Knative), `POST /` takes either
+/// event) and the outcome is the function's result. Over plain HTTP
+/// (Knative), `POST /` takes either
 ///
 /// * the same JSON payload (what `cargo lambda invoke`, a Knative
-///   `PingSource` or an operator posts), answered with the handler's JSON
-///   result; or
+///   `PingSource` or an operator posts), answered with the outcome as JSON;
+///   or
 /// * one SQS message as a CloudEvent from Knative's SQS `IntegrationSource`
 ///   (`ce-type:` [`events::KNATIVE_SQS_EVENT_TYPE`]), handed over as a
-///   one-record SQS event ([`events::sqs_event_from_cloud_event`]). A batch
-///   item failure becomes **503**, so the source leaves the message in the
-///   queue and SQS redelivers it (and, after `maxReceiveCount`, moves it to
-///   the dead-letter queue).
+///   one-record SQS event ([`events::sqs_event_from_cloud_event`]). A failed
+///   message ([`Outcome::failed_messages`]) becomes **503**, so the source
+///   leaves the message in the queue and SQS redelivers it (and, after
+///   `maxReceiveCount`, moves it to the dead-letter queue).
 ///
 /// A body that is not the expected JSON is 400; a handler error is 500.
 /// `GET /health` is served next to it.
@@ -104,14 +106,14 @@ pub async fn serve_events<E, R, F, Fut>(state: Arc<AppState>, handler: F) -> any
 where
     E: DeserializeOwned + Send + 'static,
     R: Serialize + Send + 'static,
-    F: Fn(E) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = anyhow::Result<R>> + Send + 'static,
+    F: Fn(Arc<AppState>, E) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<Outcome<R>>> + Send + 'static,
 {
     if on_lambda() {
         let service = lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<E>| {
-            let handler = handler.clone();
+            let invocation = handler(state.clone(), event.payload);
             async move {
-                handler(event.payload)
+                invocation
                     .await
                     .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
             }
@@ -120,13 +122,18 @@ where
             .await
             .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
     } else {
-        let routes = Router::new().route(
-            "/",
-            post(move |headers: HeaderMap, body: Bytes| {
-                let handler = handler.clone();
-                async move { invoke_over_http(handler, &headers, &body).await }
-            }),
-        );
+        let invoke_state = state.clone();
+        let routes =
+            Router::new().route(
+                "/",
+                post(move |headers: HeaderMap, body: Bytes| {
+                    let invocation = handler.clone();
+                    let state = invoke_state.clone();
+                    async move {
+                        invoke_over_http(|event| invocation(state, event), &headers, &body).await
+                    }
+                }),
+            );
         listen(crate::http::service(routes, state), listen_addr()?).await
     }
 }
@@ -136,12 +143,11 @@ async fn invoke_over_http<E, R, F, Fut>(
     handler: F,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Json<serde_json::Value>, ApiError>
+) -> Result<Json<Outcome<R>>, ApiError>
 where
     E: DeserializeOwned,
-    R: Serialize,
-    F: Fn(E) -> Fut,
-    Fut: Future<Output = anyhow::Result<R>>,
+    F: FnOnce(E) -> Fut,
+    Fut: Future<Output = anyhow::Result<Outcome<R>>>,
 {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let bad = |e: &dyn std::fmt::Display| ApiError::bad_request("Invalid event", e.to_string());
@@ -149,26 +155,23 @@ where
         (Some(events::KNATIVE_SQS_EVENT_TYPE), Some(id)) => Some(id.to_owned()),
         _ => None,
     };
-    let payload = match &sqs_message {
+    let event: E = match &sqs_message {
         Some(id) => {
             let body = std::str::from_utf8(body).map_err(|e| bad(&e))?;
-            serde_json::to_value(events::sqs_event_from_cloud_event(id, body))
-                .map_err(|e| ApiError::Internal(e.to_string()))?
+            let event = events::sqs_event_from_cloud_event(id, body);
+            serde_json::to_value(event)
+                .and_then(serde_json::from_value)
+                .map_err(|e| bad(&e))?
         }
         None => serde_json::from_slice(body).map_err(|e| bad(&e))?,
     };
-    let event: E = serde_json::from_value(payload).map_err(|e| bad(&e))?;
-    let result = handler(event)
+    let outcome = handler(event)
         .await
         .map_err(|e| ApiError::Internal(format!("{e:#}")))?;
-    let result = serde_json::to_value(result).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let failed = result["batchItemFailures"]
-        .as_array()
-        .is_some_and(|failures| !failures.is_empty());
-    if sqs_message.is_some() && failed {
+    if sqs_message.is_some() && outcome.failed_messages() > 0 {
         return Err(ApiError::Unavailable(
             "the message failed; the source redelivers it".into(),
         ));
     }
-    Ok(Json(result))
+    Ok(Json(outcome))
 }

@@ -1,40 +1,41 @@
-//! S3: the one module that talks to object storage.
+//! S3: the one module that talks to object storage. Each bucket of the
+//! service is a [`Storage`] (the avatar bucket, and the web bucket the
+//! pages are served from), sharing one client.
 
 use std::time::Duration;
 
-use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-/// An object-storage failure (network, throttling, permissions). Maps to 503.
-#[derive(Debug, thiserror::Error)]
-#[error("storage {operation} failed: {message}")]
-pub struct StorageError {
-    operation: &'static str,
-    message: String,
-}
+use crate::aws::AwsError;
 
-impl StorageError {
-    fn new<E: std::error::Error + 'static, R: std::fmt::Debug>(
-        operation: &'static str,
-        e: SdkError<E, R>,
-    ) -> Self {
-        Self {
-            operation,
-            message: DisplayErrorContext(&e).to_string(),
-        }
-    }
+/// An object-storage failure (network, throttling, permissions). Maps to 503.
+pub type StorageError = AwsError;
+
+fn failed<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    operation: &'static str,
+) -> impl FnOnce(SdkError<E, R>) -> StorageError {
+    move |e| AwsError::sdk("storage", operation, e)
 }
 
 /// Presigned URL lifetime; S3 accepts 1 s to 7 days.
 fn presigning(ttl: Duration) -> Result<PresigningConfig, StorageError> {
-    PresigningConfig::expires_in(ttl).map_err(|e| StorageError {
-        operation: "presign",
-        message: e.to_string(),
-    })
+    PresigningConfig::expires_in(ttl).map_err(|e| AwsError::new("storage", "presign", e))
+}
+
+/// An object read with what S3 says about it.
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    /// The whole body.
+    pub bytes: Bytes,
+    /// Its `Content-Type` as stored (`application/octet-stream` if none).
+    pub content_type: String,
+    /// S3's ETag, without quotes (empty when the store gives none).
+    pub etag: String,
 }
 
 /// One listed object.
@@ -70,9 +71,9 @@ impl Storage {
         &self.bucket
     }
 
-    /// The underlying client (bootstrap and tests).
-    pub fn client(&self) -> &aws_sdk_s3::Client {
-        &self.client
+    /// The same client on another bucket (the web bucket).
+    pub fn bucket_named(&self, bucket: impl Into<String>) -> Self {
+        Self::new(self.client.clone(), bucket)
     }
 
     /// Stores `body` under `key` with `Content-Type` and a one-day cache hint.
@@ -93,7 +94,7 @@ impl Storage {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| StorageError::new("put", e))?;
+            .map_err(failed("put"))?;
         Ok(())
     }
 
@@ -111,7 +112,7 @@ impl Storage {
             .key(key)
             .presigned(config)
             .await
-            .map_err(|e| StorageError::new("presign", e))?;
+            .map_err(failed("presign"))?;
         Ok(request.uri().to_owned())
     }
 
@@ -138,7 +139,7 @@ impl Storage {
             .content_length(content_length as i64)
             .presigned(config)
             .await
-            .map_err(|e| StorageError::new("presign", e))?;
+            .map_err(failed("presign"))?;
         let headers = request
             .headers()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -151,6 +152,15 @@ impl Storage {
     /// # Errors
     /// [`StorageError`] for anything but a missing key.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
+        Ok(self.get_object(key).await?.map(|o| o.bytes))
+    }
+
+    /// Reads a whole object with its `Content-Type` and ETag; `None` when
+    /// it does not exist.
+    ///
+    /// # Errors
+    /// [`StorageError`] for anything but a missing key.
+    pub async fn get_object(&self, key: &str) -> Result<Option<StoredObject>, StorageError> {
         let out = match self
             .client
             .get_object()
@@ -161,13 +171,23 @@ impl Storage {
         {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(StorageError::new("get", e)),
+            Err(e) => return Err(failed("get")(e)),
         };
-        let body = out.body.collect().await.map_err(|e| StorageError {
-            operation: "get",
-            message: e.to_string(),
-        })?;
-        Ok(Some(body.into_bytes()))
+        let content_type = out
+            .content_type()
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let etag = out.e_tag().unwrap_or_default().trim_matches('"').to_owned();
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| AwsError::new("storage", "get", e))?;
+        Ok(Some(StoredObject {
+            bytes: body.into_bytes(),
+            content_type,
+            etag,
+        }))
     }
 
     /// Lists every object whose key starts with `prefix` (all pages).
@@ -184,7 +204,7 @@ impl Storage {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| StorageError::new("list", e))?;
+            let page = page.map_err(failed("list"))?;
             for obj in page.contents() {
                 if let Some(key) = obj.key() {
                     let last_modified = obj
@@ -211,18 +231,12 @@ impl Storage {
                 .iter()
                 .map(|k| ObjectIdentifier::builder().key(k).build())
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| StorageError {
-                    operation: "delete",
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| AwsError::new("storage", "delete", e))?;
             let delete = Delete::builder()
                 .set_objects(Some(objects))
                 .quiet(true)
                 .build()
-                .map_err(|e| StorageError {
-                    operation: "delete",
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| AwsError::new("storage", "delete", e))?;
             let out = self
                 .client
                 .delete_objects()
@@ -230,17 +244,18 @@ impl Storage {
                 .delete(delete)
                 .send()
                 .await
-                .map_err(|e| StorageError::new("delete", e))?;
+                .map_err(failed("delete"))?;
             if let Some(err) = out.errors().first() {
-                return Err(StorageError {
-                    operation: "delete",
-                    message: format!(
+                return Err(AwsError::new(
+                    "storage",
+                    "delete",
+                    format!(
                         "{} object(s) not deleted, first: {:?} {:?}",
                         out.errors().len(),
                         err.code(),
                         err.message()
                     ),
-                });
+                ));
             }
         }
         Ok(())
@@ -269,7 +284,7 @@ impl Storage {
             .bucket(&self.bucket)
             .send()
             .await
-            .map_err(|e| StorageError::new("head bucket", e))?;
+            .map_err(failed("head bucket"))?;
         Ok(())
     }
 }

@@ -10,9 +10,9 @@
 use std::sync::Arc;
 
 use avatar_shared::db::AvatarRow;
-use avatar_shared::http::{parse_user_id, ActingUser, ApiError};
+use avatar_shared::http::{parse_user_id, ActingUser, ApiError, VisibleAvatar};
 use avatar_shared::queue::AvatarDeleteEvent;
-use avatar_shared::{AppState, AvatarId};
+use avatar_shared::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::delete;
@@ -33,25 +33,19 @@ pub fn routes() -> Router<Arc<AppState>> {
 /// # Errors
 /// 401/400 (`X-User-ID`), 404 (unknown or already deleted), 403 (another
 /// user's avatar), 503.
-#[tracing::instrument(skip_all, fields(avatar_id = %avatar_id, user_id = %user.0))]
+#[tracing::instrument(skip_all, fields(avatar_id, user_id = %user.0))]
 pub async fn delete_avatar(
     State(state): State<Arc<AppState>>,
     user: ActingUser,
-    Path(avatar_id): Path<String>,
+    VisibleAvatar(avatar): VisibleAvatar,
 ) -> Result<StatusCode, ApiError> {
     let ActingUser(user) = user;
-    let id = AvatarId::parse(&avatar_id).ok_or(ApiError::AvatarNotFound)?;
-    let avatar = state
-        .db
-        .visible_avatar(id)
-        .await?
-        .ok_or(ApiError::AvatarNotFound)?;
     if avatar.user_id != user {
         return Err(ApiError::Forbidden);
     }
     let deleted = state
         .db
-        .soft_delete(id, &user)
+        .soft_delete(avatar.id, &user)
         .await?
         .ok_or(ApiError::AvatarNotFound)?;
     announce(&state, &deleted).await;
@@ -87,13 +81,8 @@ pub async fn delete_current_avatar(
 /// Sends the AvatarDeleteEvent with every key known for the avatar.
 async fn announce(state: &AppState, avatar: &AvatarRow) {
     let mut keys = vec![avatar.s3_key.clone()];
-    match state.db.variants(&[avatar.id]).await {
-        Ok(mut v) => keys.extend(
-            v.remove(&avatar.id)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|r| r.s3_key),
-        ),
+    match state.db.variants_of(avatar.id).await {
+        Ok(v) => keys.extend(v.into_iter().map(|r| r.s3_key)),
         Err(e) => tracing::warn!(error = %e, "variant keys unknown; purge lists the prefixes"),
     }
     keys.sort();

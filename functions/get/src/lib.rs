@@ -12,12 +12,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use avatar_shared::db::AvatarRow;
-use avatar_shared::http::{if_none_match, parse_user_id, query_map, ApiError};
+use avatar_shared::http::{
+    etag_header, if_none_match, not_modified, parse_user_id, query_map, ApiError, VisibleAvatar,
+};
 use avatar_shared::renditions::render_and_store;
-use avatar_shared::{AppState, AvatarId, ImageFormat, Size, Status, Variant};
+use avatar_shared::{AppState, ImageFormat, Size, Variant};
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -69,25 +72,29 @@ impl ImageQuery {
     }
 }
 
+/// The query string as an [`ImageQuery`]; 400 when it does not parse.
+impl<S: Send + Sync> FromRequestParts<S> for ImageQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Self::parse(&query_map(&parts.uri)?)
+    }
+}
+
 /// `GET /api/v1/avatars/{avatar_id}`.
 ///
 /// # Errors
 /// 400 (query), 404 (unknown, deleted, failed), 503.
-#[tracing::instrument(skip_all, fields(avatar_id = %avatar_id))]
+#[tracing::instrument(skip_all, fields(avatar_id))]
 pub async fn get_avatar(
     State(state): State<Arc<AppState>>,
-    Path(avatar_id): Path<String>,
-    uri: Uri,
+    query: ImageQuery,
+    VisibleAvatar(avatar): VisibleAvatar,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let query = ImageQuery::parse(&query_map(&uri)?)?;
-    let id = AvatarId::parse(&avatar_id).ok_or(ApiError::AvatarNotFound)?;
-    let avatar = state
-        .db
-        .visible_avatar(id)
-        .await?
-        .filter(|a| a.status != Status::Failed)
-        .ok_or(ApiError::AvatarNotFound)?;
+    if !avatar.is_servable() {
+        return Err(ApiError::AvatarNotFound);
+    }
     serve_variant(&state, &avatar, query, &headers, CACHE_IMMUTABLE).await
 }
 
@@ -99,11 +106,11 @@ pub async fn get_avatar(
 pub async fn get_current_avatar(
     State(state): State<Arc<AppState>>,
     Path(user_id): Path<String>,
-    uri: Uri,
+    query: Result<ImageQuery, ApiError>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let user = parse_user_id(&user_id)?;
-    let query = ImageQuery::parse(&query_map(&uri)?)?;
+    let query = query?;
     let avatar = state
         .db
         .current_avatar(&user)
@@ -173,24 +180,6 @@ async fn redirect_to_storage(state: &AppState, key: &str) -> Result<Response, Ap
         .into_response())
 }
 
-fn quoted(etag: &str) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{etag}\"")).unwrap_or(HeaderValue::from_static("\"\""))
-}
-
-fn not_modified(etag: &str, cache_control: &'static str) -> Response {
-    (
-        StatusCode::NOT_MODIFIED,
-        [
-            (header::ETAG, quoted(etag)),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static(cache_control),
-            ),
-        ],
-    )
-        .into_response()
-}
-
 fn image(
     format: ImageFormat,
     etag: &str,
@@ -204,7 +193,7 @@ fn image(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(format.mime()),
             ),
-            (header::ETAG, quoted(etag)),
+            (header::ETAG, etag_header(etag)),
             (
                 header::CACHE_CONTROL,
                 HeaderValue::from_static(cache_control),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use avatar_shared::api::AvatarMetadata;
 use avatar_shared::db::{AvatarRow, ListCursor};
-use avatar_shared::http::{parse_user_id, query_map, ApiError};
+use avatar_shared::http::{parse_user_id, query_map, ApiError, VisibleAvatar};
 use avatar_shared::{AppState, AvatarId};
 use axum::extract::{Path, State};
 use axum::http::Uri;
@@ -38,19 +38,12 @@ pub fn routes() -> Router<Arc<AppState>> {
 ///
 /// # Errors
 /// 404 (unknown or deleted), 503.
-#[tracing::instrument(skip_all, fields(avatar_id = %avatar_id))]
+#[tracing::instrument(skip_all, fields(avatar_id))]
 pub async fn get_metadata(
     State(state): State<Arc<AppState>>,
-    Path(avatar_id): Path<String>,
+    VisibleAvatar(avatar): VisibleAvatar,
 ) -> Result<Json<AvatarMetadata>, ApiError> {
-    let id = AvatarId::parse(&avatar_id).ok_or(ApiError::AvatarNotFound)?;
-    let avatar = state
-        .db
-        .visible_avatar(id)
-        .await?
-        .ok_or(ApiError::AvatarNotFound)?;
-    let mut variants = state.db.variants(&[id]).await?;
-    let variants = variants.remove(&id).unwrap_or_default();
+    let variants = state.db.variants_of(avatar.id).await?;
     Ok(Json(AvatarMetadata::new(&state.config, &avatar, &variants)))
 }
 

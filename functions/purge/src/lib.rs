@@ -15,57 +15,68 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::Context;
-use avatar_shared::events::process_batch;
+use avatar_shared::events::{process_batch, record_avatar, Outcome};
 use avatar_shared::keys::{
     avatar_prefixes, ObjectKey, INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX,
 };
 use avatar_shared::queue::AvatarDeleteEvent;
 use avatar_shared::{AppState, AvatarId, UserId};
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use serde::Serialize;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use serde::{Deserialize, Serialize};
 
 /// Rows purged per sweep at most (the next sweep continues).
 pub const SWEEP_BATCH: i64 = 500;
 
-/// An invocation of the purge function: SQS batch or scheduled sweep.
+/// An invocation of the purge function: an SQS batch from the delete
+/// queue, or anything else (an EventBridge scheduled event, Knative's
+/// `PingSource` posting `{"sweep": true}`), which runs a sweep.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
 pub enum Invocation {
     /// From the delete queue's event source mapping.
     Queue(SqsEvent),
-    /// Anything else (an EventBridge scheduled event): run a sweep.
-    Sweep,
+    /// Any other payload: run a sweep.
+    Sweep(Scheduled),
 }
 
-impl Invocation {
-    /// Tells the two payload kinds apart by the SQS `Records` array.
-    ///
-    /// # Errors
-    /// When `Records` is present but not an SQS event.
-    pub fn from_payload(payload: serde_json::Value) -> anyhow::Result<Self> {
-        if payload.get("Records").is_some() {
-            Ok(Self::Queue(serde_json::from_value(payload)?))
-        } else {
-            Ok(Self::Sweep)
-        }
+/// A payload that is not an SQS event. One that has `Records` but is not
+/// an SQS event is refused instead (an error), never taken for a sweep.
+#[derive(Debug, Deserialize)]
+pub struct Scheduled {
+    #[serde(rename = "Records", default)]
+    records: Option<NotRecords>,
+}
+
+/// Never deserializes: makes [`Scheduled`] refuse a `Records` field.
+#[derive(Debug)]
+enum NotRecords {}
+
+impl<'de> Deserialize<'de> for NotRecords {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom("Records is not an SQS event"))
     }
 }
 
-/// Entry point for both invocation kinds; returns the partial batch
-/// response or the sweep report as JSON.
+/// Entry point for both invocation kinds: the partial batch response, or
+/// the sweep's report.
 ///
 /// # Errors
 /// A sweep that failed (the scheduler retries it).
 pub async fn handle(
     state: Arc<AppState>,
-    payload: serde_json::Value,
-) -> anyhow::Result<serde_json::Value> {
-    match Invocation::from_payload(payload)? {
-        Invocation::Queue(event) => Ok(serde_json::to_value(handle_queue(state, event).await)?),
-        Invocation::Sweep => Ok(serde_json::to_value(sweep(&state).await?)?),
+    invocation: Invocation,
+) -> anyhow::Result<Outcome<SweepReport>> {
+    match invocation {
+        Invocation::Queue(event) => Ok(handle_queue(state, event).await),
+        Invocation::Sweep(Scheduled { records: None }) => Ok(Outcome::Done(sweep(&state).await?)),
+        Invocation::Sweep(Scheduled {
+            records: Some(never),
+        }) => match never {},
     }
 }
 
-/// Handles one batch from the delete queue.
-pub async fn handle_queue(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
+/// Handles one batch from the delete queue: the partial batch response.
+pub async fn handle_queue<R>(state: Arc<AppState>, event: SqsEvent) -> Outcome<R> {
     process_batch(event, |message| handle_message(state.clone(), message)).await
 }
 
@@ -76,6 +87,7 @@ async fn handle_message(state: Arc<AppState>, message: SqsMessage) -> anyhow::Re
         .context("SQS message without a body")?;
     let event: AvatarDeleteEvent =
         serde_json::from_str(body).context("body is not an AvatarDeleteEvent")?;
+    record_avatar(event.avatar_id);
     let user = UserId::parse(&event.user_id).context("user id in the event")?;
     // `s3_keys` is informational: every key of the layout is under the
     // avatar's prefixes, which purge_avatar lists.

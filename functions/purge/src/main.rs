@@ -5,10 +5,5 @@
 async fn main() -> anyhow::Result<()> {
     avatar_shared::telemetry::init();
     let state = avatar_shared::AppState::from_env().await?;
-    let handler_state = state.clone();
-    avatar_shared::runtime::serve_events(state, move |payload| {
-        let state = handler_state.clone();
-        async move { avatar_purge::handle(state, payload).await }
-    })
-    .await
+    avatar_shared::runtime::serve_events(state, avatar_purge::handle).await
 }

@@ -21,17 +21,23 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use avatar_shared::db::{AvatarRow, VariantRow};
-use avatar_shared::events::{parse_s3_notification, process_batch, receive_count, S3Notification};
+use avatar_shared::db::AvatarRow;
+use avatar_shared::events::{
+    parse_s3_notification, process_batch, receive_count, record_avatar, Outcome, S3Notification,
+};
 use avatar_shared::keys::ObjectKey;
+use avatar_shared::originals::{self, IngestError};
 use avatar_shared::pipeline::thumbnail_variants;
 use avatar_shared::renditions::{render_and_store, RenderError};
-use avatar_shared::{pipeline, AppState, AvatarId, Size, Status, Variant};
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use avatar_shared::{AppState, AvatarId, Status};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 
 /// Handles one SQS batch; returns the partial batch response.
-pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
-    process_batch(event, |message| handle_message(state.clone(), message)).await
+///
+/// # Errors
+/// None: every failure is a message's, reported in the outcome.
+pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> anyhow::Result<Outcome> {
+    Ok(process_batch(event, |message| handle_message(state.clone(), message)).await)
 }
 
 async fn handle_message(state: Arc<AppState>, message: SqsMessage) -> anyhow::Result<()> {
@@ -50,12 +56,16 @@ async fn handle_message(state: Arc<AppState>, message: SqsMessage) -> anyhow::Re
     for key in keys {
         let (avatar_id, result) = match ObjectKey::parse(&key) {
             Some(ObjectKey::Original { avatar_id, .. }) => {
+                record_avatar(avatar_id);
                 (avatar_id, render_thumbnails(&state, avatar_id).await)
             }
-            Some(ObjectKey::Incoming { user_id, avatar_id }) => (
-                avatar_id,
-                accept_direct_upload(&state, &user_id, avatar_id).await,
-            ),
+            Some(ObjectKey::Incoming { user_id, avatar_id }) => {
+                record_avatar(avatar_id);
+                (
+                    avatar_id,
+                    accept_direct_upload(&state, &user_id, avatar_id).await,
+                )
+            }
             _ => {
                 tracing::info!(key = %key, "not an original of this service; skipped");
                 continue;
@@ -115,23 +125,19 @@ pub async fn accept_direct_upload(
         tracing::info!("incoming object already gone; nothing to do");
         return Ok(());
     };
-    let limits = state.config.image_limits();
     let max = state.config.max_upload_bytes;
     let size = bytes.len() as u64;
-    let checked = tokio::task::spawn_blocking(move || {
-        if size > max {
-            return Err(format!("{size} bytes is over the limit of {max}"));
+    let ingested = if size > max {
+        Err(format!("{size} bytes is over the limit of {max}"))
+    } else {
+        match originals::ingest(state.config.image_limits(), user_id, avatar_id, bytes).await {
+            Ok(original) => Ok(original),
+            Err(IngestError::Refused(e)) => Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
-        pipeline::ingest(&bytes, limits)
-            .map(|i| {
-                let etag = avatar_shared::http::etag_of(&i.bytes);
-                (i, etag)
-            })
-            .map_err(|e| e.to_string())
-    })
-    .await?;
-    let (ingested, etag) = match checked {
-        Ok(ok) => ok,
+    };
+    let original = match ingested {
+        Ok(original) => original,
         Err(reason) => {
             tracing::warn!(reason = %reason, "direct upload refused; marking failed");
             state
@@ -142,28 +148,13 @@ pub async fn accept_direct_upload(
             return Ok(());
         }
     };
-    let key = ObjectKey::Original {
-        user_id: user_id.clone(),
-        avatar_id,
-    }
-    .render();
-    let original = VariantRow {
-        variant: Variant::new(Size::Original, ingested.format),
-        s3_key: key.clone(),
-        size_bytes: ingested.bytes.len() as i64,
-        width: ingested.width as i32,
-        height: ingested.height as i32,
-        etag,
-    };
     // Stored first: until the row says `processing`, the original's own
     // event finds an `uploading` row and leaves it to this function's retry.
-    state
-        .storage
-        .put(&key, ingested.bytes.into(), ingested.format.mime())
-        .await?;
-    state.db.complete_upload(avatar_id, &original).await?;
+    original.store(&state.storage).await?;
+    state.db.complete_upload(avatar_id, &original.row).await?;
     state.storage.delete_keys(&[incoming]).await?;
-    tracing::info!(format = %ingested.format, width = original.width, height = original.height, "direct upload accepted");
+    let row = &original.row;
+    tracing::info!(format = %row.variant.format, width = row.width, height = row.height, "direct upload accepted");
     // The original's own event may have come and gone while the row was
     // still `uploading`; render here (a later event finds nothing missing).
     render_thumbnails(state, avatar_id).await
@@ -180,14 +171,14 @@ pub async fn render_thumbnails(state: &AppState, avatar_id: AvatarId) -> anyhow:
         tracing::info!("no row (purged); nothing to do");
         return Ok(());
     };
-    if avatar.deleted_at.is_some() {
-        tracing::info!("avatar deleted; nothing to do");
-        return Ok(());
-    }
-    if avatar.status == Status::Uploading {
-        // A direct upload's original, stored just before its row is
-        // completed: accept_direct_upload renders the thumbnails itself.
-        tracing::info!("direct upload not completed yet; left to its own event");
+    if !avatar.is_visible() {
+        // Deleted, or a direct upload's original stored just before its row
+        // is completed (accept_direct_upload renders those itself).
+        tracing::info!(
+            status = avatar.status.as_str(),
+            deleted = avatar.deleted_at.is_some(),
+            "avatar not visible; nothing to do"
+        );
         return Ok(());
     }
     let missing = missing_thumbnails(state, &avatar).await?;
@@ -220,12 +211,7 @@ async fn missing_thumbnails(
     state: &AppState,
     avatar: &AvatarRow,
 ) -> anyhow::Result<Vec<avatar_shared::Variant>> {
-    let stored = state
-        .db
-        .variants(&[avatar.id])
-        .await?
-        .remove(&avatar.id)
-        .unwrap_or_default();
+    let stored = state.db.variants_of(avatar.id).await?;
     Ok(thumbnail_variants(avatar.format)
         .into_iter()
         .filter(|v| !stored.iter().any(|s| s.variant == *v))

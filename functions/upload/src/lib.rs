@@ -13,10 +13,11 @@
 use std::sync::Arc;
 
 use avatar_shared::api::{avatar_path, AvatarCreated, DirectUploadCreated, PresignedRequest};
-use avatar_shared::db::{AvatarRow, Inserted, NewAvatar, VariantRow};
-use avatar_shared::http::{etag_of, parse_user_id, ActingUser, ApiError};
+use avatar_shared::db::{AvatarRow, Inserted, NewAvatar};
+use avatar_shared::http::{parse_user_id, ActingUser, ApiError};
 use avatar_shared::keys::ObjectKey;
-use avatar_shared::{pipeline, AppState, AvatarId, ImageFormat, Size, UserId, Variant};
+use avatar_shared::originals;
+use avatar_shared::{AppState, AvatarId, ImageFormat, UserId};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -234,51 +235,28 @@ pub async fn store_upload(
     idempotency_key: Option<String>,
     file: UploadedFile,
 ) -> Result<AvatarRow, ApiError> {
-    let limits = state.config.image_limits();
-    let upload = file.bytes;
-    // Decoding and hashing megabytes are CPU work: off the executor.
-    let (ingested, etag) = tokio::task::spawn_blocking(move || {
-        pipeline::ingest(&upload, limits).map(|i| {
-            let etag = etag_of(&i.bytes);
-            (i, etag)
-        })
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
-
     let id = AvatarId::new();
     tracing::Span::current().record("avatar_id", tracing::field::display(id));
-    let key = ObjectKey::Original {
-        user_id: user.clone(),
-        avatar_id: id,
-    }
-    .render();
-    let bytes = Bytes::from(ingested.bytes);
+    let original = originals::ingest(state.config.image_limits(), &user, id, file.bytes).await?;
+    let format = original.row.variant.format;
     let new = NewAvatar {
         id,
         user_id: user,
-        file_name: file_name_or_default(&file.file_name, ingested.format.extension()),
+        file_name: file_name_or_default(&file.file_name, format.extension()),
         idempotency_key,
-        original: VariantRow {
-            variant: Variant::new(Size::Original, ingested.format),
-            s3_key: key.clone(),
-            size_bytes: bytes.len() as i64,
-            width: ingested.width as i32,
-            height: ingested.height as i32,
-            etag,
-        },
+        original: original.row.clone(),
     };
     let avatar = match state.db.insert_avatar(&new).await? {
         Inserted::Replayed(existing) => return Ok(existing),
         Inserted::Created(avatar) => avatar,
     };
-    if let Err(e) = state.storage.put(&key, bytes, ingested.format.mime()).await {
+    if let Err(e) = original.store(&state.storage).await {
         if let Err(cleanup) = state.db.remove_unstored(id).await {
             tracing::error!(error = %cleanup, "could not remove the row of an unstored upload");
         }
         return Err(e.into());
     }
-    tracing::info!(format = %ingested.format, width = ingested.width, height = ingested.height, "avatar uploaded");
+    tracing::info!(format = %format, width = original.row.width, height = original.row.height, "avatar uploaded");
     Ok(avatar)
 }
 

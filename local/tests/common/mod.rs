@@ -3,7 +3,6 @@
 //! database, bucket and queues), with helpers that speak the HTTP API.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use avatar_local::stack::{Options, Stack};
@@ -19,15 +18,53 @@ pub struct TestApp {
     pub stack: Stack,
 }
 
-/// A corpus file (`$CORPUS_DIR`, default `../shared/corpus` beside the repo).
-pub fn corpus(name: &str) -> Vec<u8> {
-    std::fs::read(corpus_dir().join(name)).unwrap_or_else(|e| panic!("corpus {name}: {e}"))
+/// A test image (`fixtures/images`, or `$CORPUS_DIR`), and their directory.
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use avatar_pipeline::testing::{fixture as corpus, fixtures_dir as corpus_dir};
+
+pub struct Expected {
+    pub name: String,
+    /// Displayed (EXIF-oriented) dimensions.
+    pub width: u32,
+    pub height: u32,
+    pub orientation: u8,
 }
 
-pub fn corpus_dir() -> PathBuf {
-    std::env::var_os("CORPUS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
+/// Reads `corpus.tsv`: file, dimensions, EXIF orientation.
+pub fn corpus_table() -> Vec<Expected> {
+    let tsv = std::fs::read_to_string(corpus_dir().join("corpus.tsv")).unwrap();
+    let mut lines = tsv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (file, w, h, o) = (
+        col("file"),
+        col("width"),
+        col("height"),
+        col("exif_orientation"),
+    );
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let (sw, sh): (u32, u32) = (f[w].parse().unwrap(), f[h].parse().unwrap());
+            let orientation: u8 = f[o].parse().unwrap();
+            let (width, height) = if orientation >= 5 { (sh, sw) } else { (sw, sh) };
+            Expected {
+                name: f[file].to_owned(),
+                width,
+                height,
+                orientation,
+            }
+        })
+        .collect()
+}
+
+/// The `corpus.tsv` row of one test image.
+pub fn expected(name: &str) -> Expected {
+    corpus_table()
+        .into_iter()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("{name} is not in corpus.tsv"))
 }
 
 /// A small real PNG of `w`×`h`.
@@ -206,25 +243,11 @@ impl TestApp {
         }
     }
 
-    /// Approximate number of messages in a queue (by URL).
-    pub async fn queue_depth(&self, url: &str) -> u64 {
-        let out = self
-            .stack
-            .state
-            .delete_queue
-            .client_for_tools()
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
-            .await
-            .unwrap();
-        out.attributes()
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            })
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+    /// Approximate number of messages waiting in the upload queue's
+    /// dead-letter queue.
+    pub async fn upload_dlq_depth(&self) -> u64 {
+        let dlq = self.stack.state.upload_queue.dead_letter_queue();
+        dlq.depth().await.unwrap()
     }
 
     pub async fn stop(self) {

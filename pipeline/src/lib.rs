@@ -1,4 +1,7 @@
-//! The image pipeline: bytes in, bytes out — no I/O, no async.
+//! The image pipeline: bytes in, bytes out — no I/O, no async, no AWS or
+//! database dependency, so the CLI (`avatars render`), the fuzz target and
+//! the benchmarks link it alone. It is the one crate of the workspace built
+//! at opt-level 3 (see the release profile in `Cargo.toml`).
 //!
 //! Callers on an async executor run these functions on a blocking thread
 //! (`tokio::task::spawn_blocking`): a decode of a 24 MP photo takes far
@@ -14,8 +17,15 @@
 //! metadata: the encoders write none. The C codecs are built from source by
 //! their `-sys` crates and linked statically.
 
+#![warn(missing_docs)]
+
 mod jpeg;
+#[cfg(feature = "postgres")]
+pub mod sql;
 mod strip;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+mod variant;
 mod webp;
 
 use std::io::Cursor;
@@ -27,9 +37,8 @@ use image::{
     DynamicImage, GenericImageView, ImageDecoder, ImageEncoder, ImageReader, RgbImage, RgbaImage,
 };
 
-use crate::domain::{ImageFormat, Size, Variant};
-
 pub use strip::strip_metadata;
+pub use variant::{ImageFormat, Size, Variant};
 
 /// JPEG quality of rendered thumbnails and re-encoded originals (libvips and
 /// imgproxy default to 80–85 for thumbnails).

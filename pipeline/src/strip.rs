@@ -6,7 +6,7 @@
 //! gamma/chromaticities) is kept because it changes how pixels look.
 
 use super::ImageError;
-use crate::domain::ImageFormat;
+use crate::ImageFormat;
 
 /// Returns `bytes` with EXIF, XMP, IPTC, comments and text chunks removed.
 ///

@@ -1,6 +1,27 @@
-//! Crafted hostile inputs shared by unit, integration and end-to-end tests.
-//! Real images come from `../shared/corpus`; these are the ones better made
-//! by hand (STYLE.md, "Tests").
+//! Test fixtures shared by unit, integration and end-to-end tests and the
+//! benchmarks (feature `testing`): the real test images kept in the
+//! repository (`fixtures/images`, or a larger set at `CORPUS_DIR`), and the
+//! hostile inputs better made by hand (a pixel bomb; CRC-correct PNG chunks).
+
+use std::path::PathBuf;
+
+/// The directory of test images: `$CORPUS_DIR` when set (a larger set with
+/// the same file names and its own `corpus.tsv`), else the repository's
+/// `fixtures/images` (see its README for what each file covers).
+pub fn fixtures_dir() -> PathBuf {
+    std::env::var_os("CORPUS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/images"))
+}
+
+/// The bytes of one test image of [`fixtures_dir`].
+///
+/// # Panics
+/// When the file cannot be read (a test cannot run without it).
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = fixtures_dir().join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("test image {}: {e}", path.display()))
+}
 
 /// A structurally valid PNG whose header claims `width`×`height` RGBA pixels
 /// but carries almost no data: a decompression bomb that a decoder would

@@ -1,21 +1,12 @@
-use std::path::PathBuf;
-
 use image::codecs::jpeg::JpegEncoder;
 use image::{GenericImageView, Rgb, RgbImage};
 
 use super::*;
+use crate::testing::fixture;
 
 const LIMITS: Limits = Limits {
     max_pixels: 50_000_000,
 };
-
-/// `../shared/corpus` beside the repository, or `$CORPUS_DIR`.
-pub(crate) fn corpus(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("CORPUS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
-    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("corpus file {name}: {e}"))
-}
 
 fn decode_plain(bytes: &[u8]) -> DynamicImage {
     image::load_from_memory(bytes).unwrap()
@@ -149,15 +140,15 @@ fn ingest_makes_rotated_originals_upright_and_strips_exif() {
 #[test]
 fn sniff_accepts_only_jpeg_png_webp() {
     assert_eq!(
-        sniff(&corpus("j09_photo_eveningglow.jpg")).unwrap(),
+        sniff(&fixture("j09_photo_eveningglow.jpg")).unwrap(),
         ImageFormat::Jpeg
     );
     assert_eq!(
-        sniff(&corpus("p07_art_sway.png")).unwrap(),
+        sniff(&fixture("p07_art_sway.png")).unwrap(),
         ImageFormat::Png
     );
     assert_eq!(
-        sniff(&corpus("w06_photo_sunset.webp")).unwrap(),
+        sniff(&fixture("w06_photo_sunset.webp")).unwrap(),
         ImageFormat::Webp
     );
     for bad in [
@@ -176,7 +167,7 @@ fn sniff_accepts_only_jpeg_png_webp() {
 
 #[test]
 fn pixel_budget_is_checked_before_decoding() {
-    let jpeg = corpus("j09_photo_eveningglow.jpg");
+    let jpeg = fixture("j09_photo_eveningglow.jpg");
     let err = probe(
         &jpeg,
         Limits {
@@ -209,7 +200,7 @@ fn truncated_files_are_errors_not_grey_images() {
         "p07_art_sway.png",
         "w06_photo_sunset.webp",
     ] {
-        let full = corpus(name);
+        let full = fixture(name);
         let cut = &full[..full.len() / 2];
         assert!(
             matches!(decode(cut, LIMITS), Err(ImageError::Invalid(_))),
@@ -223,7 +214,7 @@ fn thumbnails_are_square_never_upscaled() {
     assert_eq!(thumbnail_side(1200, 2140, 1200), 1200);
     assert_eq!(thumbnail_side(1200, 1080, 1920), 1080);
     assert_eq!(thumbnail_side(300, 64, 32), 32);
-    let png = corpus("p08_art_patak_rgba_phone.png");
+    let png = fixture("p08_art_patak_rgba_phone.png");
     let out = render(&png, LIMITS, &thumbnail_variants(ImageFormat::Png)).unwrap();
     let dims: Vec<_> = out.iter().map(|r| (r.width, r.height)).collect();
     assert_eq!(dims, [(100, 100), (300, 300), (1080, 1080)]);
@@ -242,7 +233,7 @@ fn real_exif_6_and_8_photos_are_rotated() {
         ),
         ("j18_photo_seeding_exif8.jpg", image::imageops::rotate270),
     ] {
-        let bytes = corpus(name);
+        let bytes = fixture(name);
         let ours = render(
             &bytes,
             LIMITS,
@@ -276,7 +267,7 @@ fn real_exif_6_and_8_photos_are_rotated() {
 
 #[test]
 fn jpeg_output_flattens_alpha_on_white() {
-    let png = corpus("p10_art_arc_transparent.png");
+    let png = fixture("p10_art_arc_transparent.png");
     let src = decode_plain(&png).to_rgba8();
     // Find a fully transparent pixel in the centre square to compare against.
     let out = render(
@@ -312,7 +303,7 @@ fn every_corpus_file_renders_all_thumbnails() {
         "w03_art_gnome_wood_16mp.webp",
         "w09_art_arc_alpha.webp",
     ] {
-        let bytes = corpus(name);
+        let bytes = fixture(name);
         let format = sniff(&bytes).unwrap();
         let out = render(&bytes, LIMITS, &thumbnail_variants(format)).unwrap();
         for r in out {

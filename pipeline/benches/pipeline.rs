@@ -1,24 +1,17 @@
-//! Micro benchmarks of the pipeline's stages on real corpus files:
-//! `cargo bench -p avatar-shared --bench pipeline` (criterion).
+//! Micro benchmarks of the pipeline's stages on the test images
+//! (`fixtures/images`, or `CORPUS_DIR`):
+//! `cargo bench -p avatar-pipeline --bench pipeline` (criterion).
 //! The end-to-end comparison with libvips and Pillow is `make bench`.
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
-use avatar_shared::pipeline::{self, thumbnail_variants, Limits};
-use avatar_shared::{ImageFormat, Size, Variant};
+use avatar_pipeline::testing::fixture;
+use avatar_pipeline::{self as pipeline, thumbnail_variants, ImageFormat, Limits, Size, Variant};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 const LIMITS: Limits = Limits {
     max_pixels: 50_000_000,
 };
-
-fn corpus(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("CORPUS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
-    std::fs::read(dir.join(name)).expect("corpus file")
-}
 
 fn stages(c: &mut Criterion) {
     let mut group = c.benchmark_group("pipeline");
@@ -29,7 +22,7 @@ fn stages(c: &mut Criterion) {
         "p07_art_sway.png",
         "w06_photo_sunset.webp",
     ] {
-        let bytes = corpus(name);
+        let bytes = fixture(name);
         let format = pipeline::sniff(&bytes).unwrap();
         group.bench_function(format!("probe/{name}"), |b| {
             b.iter(|| pipeline::probe(black_box(&bytes), LIMITS).unwrap())

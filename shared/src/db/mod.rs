@@ -1,0 +1,267 @@
+//! PostgreSQL: the connection pool, migrations and every SQL statement of the
+//! service (no SQL lives anywhere else), split by aggregate:
+//!
+//! * [`avatars`]: the avatar rows, with the visibility and current-avatar
+//!   rules (one SQL definition each, and their Rust predicates);
+//! * [`variants`]: the stored variants of an avatar, and their ETags;
+//! * [`uploads`]: direct (presigned) uploads, from `uploading` to
+//!   `processing`, and their expiry.
+//!
+//! Every statement is a `&'static str` prepared once per connection
+//! (`prepare_cached`) and read back through [`FromRow`]; domain types go in
+//! and come out through their `ToSql`/`FromSql` conversions, so a stored
+//! value that does not parse is [`DbError::Corrupt`], never a default.
+
+pub mod avatars;
+pub mod uploads;
+pub mod variants;
+
+use std::time::Duration;
+
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::{NoTls, Row};
+
+pub use avatars::{AvatarRow, Inserted, ListCursor, NewAvatar, IDEMPOTENCY_WINDOW_HOURS};
+pub use variants::VariantRow;
+
+mod embedded {
+    refinery::embed_migrations!("../migrations");
+}
+
+/// A database failure. Maps to 503 (unreachable) or 500 (anything else).
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had from the pool in time.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[from] deadpool_postgres::PoolError),
+    /// A statement failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] tokio_postgres::Error),
+    /// A stored value does not parse into its domain type.
+    #[error("corrupt row: {column}: {reason}")]
+    Corrupt {
+        /// The column read.
+        column: &'static str,
+        /// Why its value was refused.
+        reason: String,
+    },
+    /// Connection settings or migrations failed.
+    #[error("database setup failed: {0}")]
+    Setup(String),
+}
+
+/// How long to wait for a connection (pool wait, create and recycle), seconds.
+const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Statement parameters, as `tokio-postgres` takes them.
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// A type read from one result row.
+pub trait FromRow: Sized {
+    /// Builds the value from `row`.
+    ///
+    /// # Errors
+    /// [`DbError::Corrupt`] when a column does not parse.
+    fn from_row(row: &Row) -> Result<Self, DbError>;
+}
+
+/// Column `column` of `row` as `T`; a value that does not convert is
+/// [`DbError::Corrupt`].
+fn column<'a, T: FromSql<'a>>(row: &'a Row, column: &'static str) -> Result<T, DbError> {
+    row.try_get(column).map_err(|e| DbError::Corrupt {
+        column,
+        reason: std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string),
+    })
+}
+
+/// One statement on a pooled client or inside a transaction, prepared once
+/// per connection and cached there.
+async fn prepared(
+    client: &impl GenericClient,
+    sql: &'static str,
+) -> Result<tokio_postgres::Statement, DbError> {
+    Ok(client.prepare_cached(sql).await?)
+}
+
+/// Every row of `sql` as `T`.
+async fn fetch_all<T: FromRow>(
+    client: &impl GenericClient,
+    sql: &'static str,
+    params: Params<'_>,
+) -> Result<Vec<T>, DbError> {
+    let statement = prepared(client, sql).await?;
+    client
+        .query(&statement, params)
+        .await?
+        .iter()
+        .map(T::from_row)
+        .collect()
+}
+
+/// The row of `sql`, if any, as `T`.
+async fn fetch_opt<T: FromRow>(
+    client: &impl GenericClient,
+    sql: &'static str,
+    params: Params<'_>,
+) -> Result<Option<T>, DbError> {
+    let statement = prepared(client, sql).await?;
+    client
+        .query_opt(&statement, params)
+        .await?
+        .as_ref()
+        .map(T::from_row)
+        .transpose()
+}
+
+/// Runs `sql`; the number of rows it changed.
+async fn execute(
+    client: &impl GenericClient,
+    sql: &'static str,
+    params: Params<'_>,
+) -> Result<u64, DbError> {
+    let statement = prepared(client, sql).await?;
+    Ok(client.execute(&statement, params).await?)
+}
+
+/// The pool and the repository methods (in [`avatars`], [`variants`] and
+/// [`uploads`]).
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("Database")
+            .field("size", &status.size)
+            .field("available", &status.available)
+            .finish()
+    }
+}
+
+fn parse_pg_config(url: &str) -> Result<tokio_postgres::Config, DbError> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| DbError::Setup(format!("DATABASE_URL: {e}")))?;
+    config.connect_timeout(POOL_TIMEOUT);
+    Ok(config)
+}
+
+impl Database {
+    /// Builds the pool (no connection is opened until first use).
+    ///
+    /// # Errors
+    /// [`DbError::Setup`] when the URL does not parse.
+    pub fn connect(url: &str, pool_size: usize) -> Result<Self, DbError> {
+        let manager = Manager::from_config(
+            parse_pg_config(url)?,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
+            .recycle_timeout(Some(POOL_TIMEOUT))
+            .build()
+            .map_err(|e| DbError::Setup(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    /// Creates the database named in `url` when it does not exist, by
+    /// connecting to the `postgres` maintenance database of the same server.
+    ///
+    /// # Errors
+    /// [`DbError`] when the server is unreachable or refuses.
+    pub async fn ensure_database(url: &str) -> Result<(), DbError> {
+        let config = parse_pg_config(url)?;
+        let name = config
+            .get_dbname()
+            .ok_or_else(|| DbError::Setup("DATABASE_URL names no database".into()))?
+            .to_owned();
+        let mut admin = config.clone();
+        admin.dbname("postgres");
+        let (client, conn) = admin.connect(NoTls).await?;
+        let conn = tokio::spawn(conn);
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .await?
+            .is_some();
+        if !exists {
+            let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+            match client
+                .batch_execute(&format!("CREATE DATABASE {quoted}"))
+                .await
+            {
+                Ok(()) => {}
+                // Created concurrently by another process: fine.
+                Err(e)
+                    if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        drop(client);
+        let _ = conn.await;
+        Ok(())
+    }
+
+    /// Applies pending migrations from `migrations/` (embedded at build time).
+    ///
+    /// # Errors
+    /// [`DbError`] when connecting or a migration fails.
+    pub async fn migrate(url: &str) -> Result<(), DbError> {
+        let (mut client, conn) = parse_pg_config(url)?.connect(NoTls).await?;
+        let conn = tokio::spawn(conn);
+        let report = embedded::migrations::runner()
+            .run_async(&mut client)
+            .await
+            .map_err(|e| DbError::Setup(format!("migration failed: {e}")))?;
+        for m in report.applied_migrations() {
+            tracing::info!(migration = %m, "applied migration");
+        }
+        drop(client);
+        let _ = conn.await;
+        Ok(())
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, DbError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// `SELECT 1`, for the health check.
+    ///
+    /// # Errors
+    /// [`DbError`] when the database does not answer.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Every row of `sql` as `T`, on a pooled connection.
+    async fn all<T: FromRow>(
+        &self,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Vec<T>, DbError> {
+        fetch_all(&self.client().await?, sql, params).await
+    }
+
+    /// The row of `sql`, if any, as `T`, on a pooled connection.
+    async fn opt<T: FromRow>(
+        &self,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Option<T>, DbError> {
+        fetch_opt(&self.client().await?, sql, params).await
+    }
+
+    /// Runs `sql` on a pooled connection; the number of rows it changed.
+    async fn run(&self, sql: &'static str, params: Params<'_>) -> Result<u64, DbError> {
+        execute(&self.client().await?, sql, params).await
+    }
+}

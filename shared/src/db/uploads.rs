@@ -1,0 +1,111 @@
+//! Direct (presigned) uploads (contract, `POST /api/v1/avatars/uploads`):
+//! an avatar row in status `uploading` from the moment the URL is handed
+//! out, completed into `processing` once the storage event has validated
+//! the file, or expired by the sweep when the URL went unused.
+
+use std::time::Duration;
+
+use super::avatars::{avatar_columns, AvatarRow};
+use super::variants::{upsert_on, VariantRow};
+use super::{execute, Database, DbError};
+use crate::domain::{AvatarId, ImageFormat, Status, UserId};
+
+impl Database {
+    /// Records a direct upload about to be sent to `incoming_key`: status
+    /// `uploading`, the client's declared type and size, no dimensions yet.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn insert_pending_upload(
+        &self,
+        id: AvatarId,
+        user_id: &UserId,
+        file_name: &str,
+        format: ImageFormat,
+        declared_bytes: i64,
+        incoming_key: &str,
+    ) -> Result<AvatarRow, DbError> {
+        self.opt(
+            concat!(
+                "INSERT INTO avatars (id, user_id, file_name, format, size_bytes, width, \
+                   height, s3_key, status) \
+                 VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $7) RETURNING ",
+                avatar_columns!()
+            ),
+            &[
+                &id,
+                user_id,
+                &file_name,
+                &format,
+                &declared_bytes,
+                &incoming_key,
+                &Status::Uploading,
+            ],
+        )
+        .await?
+        .ok_or_else(|| DbError::Corrupt {
+            column: "id",
+            reason: "INSERT returned no row".into(),
+        })
+    }
+
+    /// Completes a direct upload whose file passed validation: the row takes
+    /// the stored original's format, size, dimensions and key, becomes
+    /// `processing`, and gets its original variant row, in one transaction.
+    /// `false` when the row is not (or no longer) an `uploading` one.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn complete_upload(
+        &self,
+        id: AvatarId,
+        original: &VariantRow,
+    ) -> Result<bool, DbError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let n = execute(
+            &tx,
+            "UPDATE avatars SET status = $7, format = $2, size_bytes = $3, \
+               width = $4, height = $5, s3_key = $6, updated_at = now() \
+             WHERE id = $1 AND status = $8 AND deleted_at IS NULL",
+            &[
+                &id,
+                &original.variant.format,
+                &original.size_bytes,
+                &original.width,
+                &original.height,
+                &original.s3_key,
+                &Status::Processing,
+                &Status::Uploading,
+            ],
+        )
+        .await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        upsert_on(&tx, id, original).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Soft-deletes direct uploads still `uploading` after `older_than`
+    /// (their URL expired unused) and returns them for purging. The status
+    /// is spelled out, not a parameter, so that the statement matches the
+    /// partial index `avatars_uploading` even as a generic prepared plan.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn expire_uploads(&self, older_than: Duration) -> Result<Vec<AvatarRow>, DbError> {
+        self.all(
+            concat!(
+                "UPDATE avatars SET deleted_at = now(), updated_at = now() \
+                 WHERE status = 'uploading' AND deleted_at IS NULL \
+                   AND created_at <= now() - make_interval(secs => $1) \
+                 RETURNING ",
+                avatar_columns!()
+            ),
+            &[&older_than.as_secs_f64()],
+        )
+        .await
+    }
+}

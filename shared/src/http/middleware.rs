@@ -1,0 +1,61 @@
+//! The layers every HTTP function's router gets from [`super::service`]:
+//! the contract's JSON body on every error response, and one log line per
+//! request.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Turns any error response without a JSON body (axum's 405 with `Allow`,
+/// extractor rejections) into the contract's JSON error, keeping headers.
+pub(super) async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    // Bodies the handlers chose (JSON, or the web form's HTML page) stay.
+    let chosen = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || chosen {
+        return response;
+    }
+    let title = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::PAYLOAD_TOO_LARGE => "File too large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported media type",
+        s if s.is_server_error() => "Internal server error",
+        _ => "Bad request",
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = Json(json!({"error": title}));
+    let mut out = (parts.status, body).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE {
+            out.headers_mut().insert(name, value.clone());
+        }
+    }
+    out
+}
+
+/// One JSON log line per request: method, path, status, duration.
+pub(super) async fn log_requests(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}

@@ -1,0 +1,55 @@
+//! HTTP helpers shared by the HTTP functions, one concern a module:
+//!
+//! * [`error`]: [`ApiError`] and the one place it maps to status + JSON;
+//! * [`extract`]: the acting user ([`ActingUser`]), the visible avatar of
+//!   the path ([`VisibleAvatar`]), the query string;
+//! * [`conditional`]: ETags on the wire and `304 Not Modified`;
+//! * [`html`]: the web form's error page and `Accept: text/html`;
+//! * `middleware`: JSON bodies for every error response, request logs;
+//!
+//! and [`service`], which finishes a function's routes as a deployable
+//! router.
+
+pub mod conditional;
+pub mod error;
+pub mod extract;
+pub mod html;
+mod middleware;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+pub use conditional::{etag_header, if_none_match, not_modified};
+pub use error::ApiError;
+pub use extract::{parse_user_id, query_map, ActingUser, VisibleAvatar, USER_ID_HEADER};
+pub use html::{accepts_html, html_escape, human_bytes};
+
+use crate::app::AppState;
+
+/// The JSON answer for a route that does not exist.
+pub async fn route_not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": "Not found", "details": "No such route"})),
+    )
+        .into_response()
+}
+
+/// Finishes a router of API routes as a deployable service: `GET /health`,
+/// JSON 404 for unknown routes, JSON 405 (with `Allow`) for wrong methods.
+/// Each HTTP function's binary serves `service(function::routes(state))`;
+/// the local gateway merges every function's routes first, then calls this
+/// once.
+pub fn service(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
+    routes
+        .route("/health", get(crate::health::health))
+        .fallback(route_not_found)
+        .layer(axum::middleware::map_response(middleware::json_errors))
+        .layer(axum::middleware::from_fn(middleware::log_requests))
+        .with_state(state)
+}

@@ -1,0 +1,90 @@
+//! Ingest: the one way a file becomes an avatar's stored original, for the
+//! multipart upload (upload function) and the direct upload's storage event
+//! (thumbnail function) alike.
+//!
+//! The file is validated — magic bytes, pixel budget, one real decode — and
+//! its metadata stripped ([`pipeline::ingest`]) on a blocking thread; the
+//! result is the bytes to store at `originals/{user_id}/{avatar_id}` and
+//! their variant row (size and ETag computed once). Where the row is
+//! written relative to the object differs between the two callers, and
+//! each says why.
+
+use bytes::Bytes;
+
+use crate::db::VariantRow;
+use crate::domain::{AvatarId, Size, UserId, Variant};
+use crate::keys::ObjectKey;
+use crate::pipeline::{self, ImageError, Limits};
+use crate::storage::{Storage, StorageError};
+
+/// Why a file could not be ingested.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The file is not an acceptable image (format, pixel budget, decode):
+    /// a 400 for a multipart upload, `failed` for a direct upload.
+    #[error(transparent)]
+    Refused(#[from] ImageError),
+    /// The blocking ingest task panicked or was cancelled (a bug).
+    #[error("ingest task failed: {0}")]
+    Task(String),
+}
+
+/// A validated, stripped original, ready to store.
+#[derive(Debug, Clone)]
+pub struct Original {
+    /// The bytes to store (EXIF/XMP removed, or re-encoded upright).
+    pub bytes: Bytes,
+    /// Its row: the `original` variant in the file's own format, its key,
+    /// size, displayed dimensions and ETag.
+    pub row: VariantRow,
+}
+
+impl Original {
+    /// Stores the bytes under [`VariantRow::s3_key`] with their MIME type.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub async fn store(&self, storage: &Storage) -> Result<(), StorageError> {
+        storage
+            .put(
+                &self.row.s3_key,
+                self.bytes.clone(),
+                self.row.variant.format.mime(),
+            )
+            .await
+    }
+}
+
+/// Validates and strips `upload` as the original of `avatar_id` owned by
+/// `user_id`, within `limits`.
+///
+/// # Errors
+/// [`IngestError::Refused`] for a file that is not an acceptable image.
+pub async fn ingest(
+    limits: Limits,
+    user_id: &UserId,
+    avatar_id: AvatarId,
+    upload: Bytes,
+) -> Result<Original, IngestError> {
+    let key = ObjectKey::Original {
+        user_id: user_id.clone(),
+        avatar_id,
+    }
+    .render();
+    // Decoding and hashing megabytes are CPU work: off the executor.
+    tokio::task::spawn_blocking(move || {
+        let ingested = pipeline::ingest(&upload, limits)?;
+        let row = VariantRow::for_bytes(
+            Variant::new(Size::Original, ingested.format),
+            key,
+            &ingested.bytes,
+            (ingested.width, ingested.height),
+        );
+        Ok(Original {
+            bytes: Bytes::from(ingested.bytes),
+            row,
+        })
+    })
+    .await
+    .map_err(|e| IngestError::Task(e.to_string()))?
+}
