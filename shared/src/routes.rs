@@ -124,4 +124,80 @@ mod tests {
             .collect();
         assert_eq!(in_spec, in_code);
     }
+
+    /// `(METHOD, path) -> statuses` of the OpenAPI document.
+    fn openapi_statuses() -> BTreeSet<(String, String, u16)> {
+        let spec: serde_json::Value = serde_json::from_str(crate::api::OPENAPI_JSON).unwrap();
+        let mut out = BTreeSet::new();
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                for status in op["responses"].as_object().unwrap().keys() {
+                    out.insert((method.to_uppercase(), path.clone(), status.parse().unwrap()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The same from `docs/api.md`: each route is a heading
+    /// ``### `METHOD /path` `` followed by a table whose rows start with
+    /// `| status |`.
+    fn documented_statuses(doc: &str) -> BTreeSet<(String, String, u16)> {
+        let mut out = BTreeSet::new();
+        let mut route: Option<(String, String)> = None;
+        for line in doc.lines() {
+            if let Some(heading) = line.strip_prefix("### `") {
+                let (method, path) = heading.trim_end_matches('`').split_once(' ').unwrap();
+                route = Some((method.to_owned(), path.to_owned()));
+                // A route without a status table still counts as documented.
+                out.insert((method.to_owned(), path.to_owned(), 0));
+            } else if line.starts_with("## ") {
+                route = None;
+            } else if let (Some((method, path)), Some(row)) = (&route, line.strip_prefix("| ")) {
+                if let Some(Ok(status)) = row.split(' ').next().map(str::parse::<u16>) {
+                    out.insert((method.clone(), path.clone(), status));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_api_page_documents_every_route_and_status() {
+        let doc = include_str!("../../docs/api.md");
+        let documented = documented_statuses(doc);
+        let routes: BTreeSet<_> = documented
+            .iter()
+            .map(|(m, p, _)| (m.clone(), p.clone()))
+            .collect();
+        let in_code: BTreeSet<_> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_owned(), r.path.to_owned()))
+            .chain(
+                WEB_ROUTES
+                    .iter()
+                    .map(|r| ("GET".to_owned(), r.path.to_owned())),
+            )
+            .collect();
+        assert_eq!(routes, in_code, "docs/api.md routes vs the route table");
+        let documented: BTreeSet<_> = documented.into_iter().filter(|r| r.2 != 0).collect();
+        assert_eq!(
+            documented,
+            openapi_statuses(),
+            "docs/api.md statuses vs shared/openapi.json"
+        );
+    }
+
+    #[test]
+    fn the_api_page_parser_reads_headings_and_rows() {
+        let doc =
+            "## Upload\n\n### `POST /a`\n\ntext | 999 not a row\n\n| status | when |\n|---|---|\n\
+                   | 201 | made |\n| 400 | bad |\n\n## Other\n\n| 500 | outside a route |\n";
+        let got = documented_statuses(doc);
+        let want: BTreeSet<_> = [0, 201, 400]
+            .into_iter()
+            .map(|s| ("POST".to_owned(), "/a".to_owned(), s))
+            .collect();
+        assert_eq!(got, want);
+    }
 }
