@@ -10,14 +10,15 @@ run: deps ## Serve the whole API on http://127.0.0.1:9000 against a local stack
 test: deps ## Unit, integration and end-to-end tests (starts its own stack)
 	bash scripts/test.sh
 
-CORPUS ?= ../shared/corpus
+CORPUS ?= fixtures/images
 BENCH_VENV := .local/bench-venv
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
 bench: deps ## Thumbnail speed and memory vs libvips and Pillow -> BENCHMARKS.md
 	cargo build --release --locked -p avatars
 	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
-	$(BENCH_VENV)/bin/python bench/bench.py target/release/avatars $(CORPUS) --repeat 3 --out BENCHMARKS.md
+	$(BENCH_VENV)/bin/python bench/bench.py $(TARGET_DIR)/release/avatars $(CORPUS) --repeat 3 --out BENCHMARKS.md
 
 coldstart: deps ## Stripped binary sizes and cold starts (Lambda runtime API and HTTP) -> BENCHMARKS.md
 	bash scripts/coldstart.sh
@@ -29,9 +30,12 @@ fuzz: deps ## Fuzz sniff -> probe -> render for FUZZ_SECONDS (needs cargo-fuzz a
 	cargo +nightly fuzz run render fuzz/corpus/render fuzz/seeds/render -- \
 		-max_total_time=$(FUZZ_SECONDS) -malloc_limit_mb=256 -rss_limit_mb=2048
 
-lint: deps ## Formatting and clippy, warnings as errors
+MACHETE_VERSION := 0.9.1
+
+lint: deps ## Formatting, clippy (warnings as errors), unused dependencies
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	"$$(bash scripts/ensure-cargo-tool.sh cargo-machete $(MACHETE_VERSION))" --skip-target-dir
 
 fmt:
 	cargo fmt --all

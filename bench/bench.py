@@ -112,6 +112,8 @@ def main():
 
 Reproduce: `make bench` (or `make bench CORPUS=dir`), which runs
 `python bench/bench.py target/release/avatars $CORPUS --repeat {a.repeat} --out BENCHMARKS.md`.
+This run: `CORPUS={a.corpus}` ({len(files)} files; the default is the repository's
+`fixtures/images`).
 
 The job, for every engine on the same files, one process per engine pinned to
 one core (`taskset -c 0`), timed in-process excluding file reads: decode
