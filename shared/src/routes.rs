@@ -104,6 +104,20 @@ mod tests {
         assert_eq!(in_toml, in_code);
     }
 
+    /// Every `(METHOD, path)` the code serves: the functions' routes and
+    /// the web pages.
+    fn routes_in_code() -> BTreeSet<(String, String)> {
+        ROUTES
+            .iter()
+            .map(|r| (r.method.to_owned(), r.path.to_owned()))
+            .chain(
+                WEB_ROUTES
+                    .iter()
+                    .map(|r| ("GET".to_owned(), r.path.to_owned())),
+            )
+            .collect()
+    }
+
     #[test]
     fn openapi_operations_match_the_route_table() {
         let spec: serde_json::Value = serde_json::from_str(crate::api::OPENAPI_JSON).unwrap();
@@ -113,16 +127,7 @@ mod tests {
                 in_spec.insert((method.to_uppercase(), path.clone()));
             }
         }
-        let in_code: BTreeSet<_> = ROUTES
-            .iter()
-            .map(|r| (r.method.to_owned(), r.path.to_owned()))
-            .chain(
-                WEB_ROUTES
-                    .iter()
-                    .map(|r| ("GET".to_owned(), r.path.to_owned())),
-            )
-            .collect();
-        assert_eq!(in_spec, in_code);
+        assert_eq!(in_spec, routes_in_code());
     }
 
     /// `(METHOD, path) -> statuses` of the OpenAPI document.
@@ -170,16 +175,11 @@ mod tests {
             .iter()
             .map(|(m, p, _)| (m.clone(), p.clone()))
             .collect();
-        let in_code: BTreeSet<_> = ROUTES
-            .iter()
-            .map(|r| (r.method.to_owned(), r.path.to_owned()))
-            .chain(
-                WEB_ROUTES
-                    .iter()
-                    .map(|r| ("GET".to_owned(), r.path.to_owned())),
-            )
-            .collect();
-        assert_eq!(routes, in_code, "docs/api.md routes vs the route table");
+        assert_eq!(
+            routes,
+            routes_in_code(),
+            "docs/api.md routes vs the route table"
+        );
         let documented: BTreeSet<_> = documented.into_iter().filter(|r| r.2 != 0).collect();
         assert_eq!(
             documented,
