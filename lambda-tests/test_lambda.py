@@ -19,6 +19,7 @@ INVOKE_ADDRESS, INVOKE_PORT, ARTIFACTS_DIR, CARGO_LAMBDA.
 
 import json
 import os
+import re
 import struct
 import subprocess
 import time
@@ -34,6 +35,7 @@ ENV = os.environ
 GATEWAY = ENV["GATEWAY_URL"]
 CORPUS = Path(ENV["CORPUS_DIR"])
 ARTIFACTS = Path(ENV["ARTIFACTS_DIR"])
+ROOT = Path(__file__).resolve().parent.parent
 USER = "lambda-alice"
 # 2560x1600, 618 KiB: over REDIRECT_ABOVE_BYTES as the script sets it.
 PHOTO = CORPUS / "j09_photo_eveningglow.jpg"
@@ -268,6 +270,42 @@ class LambdaPath(unittest.TestCase):
         self.assertEqual(keys_of(orphan), [])
         # The direct upload survived the sweep.
         self.assertEqual(call("GET", f"{GATEWAY}/api/v1/avatars/{self.direct_id}/metadata").status_code, 200)
+
+    def test_09_metrics_are_embedded_metric_format_lines(self):
+        """On Lambda the functions write their metrics as CloudWatch EMF
+        lines after each invocation: the same names as /metrics in HTTP
+        mode (shared/src/metrics.rs), namespace Avatars, dimensioned by
+        function and by the metric's labels."""
+        names = set(re.findall(r'pub const [A-Z_]+: &str = "([a-z_]+)";',
+                               (ROOT / "shared/src/metrics.rs").read_text()))
+        documents = []
+        for line in (ARTIFACTS / "watch.log").read_text().splitlines():
+            line = line[line.find("{"):] if "{" in line else ""
+            try:
+                document = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(document, dict) and "_aws" in document:
+                documents.append(document)
+        self.assertTrue(documents, "no EMF line in the functions' output")
+        seen = {}
+        for document in documents:
+            (directive,) = document["_aws"]["CloudWatchMetrics"]
+            self.assertEqual(directive["Namespace"], "Avatars")
+            self.assertIsInstance(document["_aws"]["Timestamp"], int)
+            for dimensions in directive["Dimensions"]:
+                for dimension in dimensions:
+                    self.assertIn(dimension, document)
+            for metric in directive["Metrics"]:
+                self.assertIn(metric["Name"], document)
+                seen.setdefault(metric["Name"], set()).add(document["function"])
+        self.assertLessEqual(set(seen), names, "EMF names that metrics.rs does not define")
+        for name, function in [("http_server_request_duration_seconds", "upload"),
+                               ("avatars_uploads_total", "upload"),
+                               ("avatars_queue_messages_total", "thumbnail"),
+                               ("avatars_variants_rendered_total", "thumbnail"),
+                               ("avatars_pipeline_stage_seconds", "thumbnail")]:
+            self.assertIn(function, seen.get(name, set()), f"{name} from {function}: {seen}")
 
 
 if __name__ == "__main__":

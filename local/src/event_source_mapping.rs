@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use avatar_shared::events::Outcome;
 use avatar_shared::queue::{Queue, QueueError};
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::Message;
 use tokio::sync::watch;
 
@@ -149,6 +149,19 @@ impl EventSourceMapping {
                     .map(|a| {
                         a.iter()
                             .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                record.message_attributes = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| {
+                                let mut attribute = SqsMessageAttribute::default();
+                                attribute.string_value = v.string_value.clone();
+                                attribute.data_type = Some(v.data_type.clone());
+                                (k.clone(), attribute)
+                            })
                             .collect()
                     })
                     .unwrap_or_default();

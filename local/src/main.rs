@@ -62,6 +62,10 @@ struct ServeArgs {
     /// MaximumBatchingWindowInSeconds; at most 300).
     #[arg(long, env = "BATCH_WINDOW_SECONDS", default_value_t = 0)]
     batch_window: u64,
+    /// Where every function's metrics are served (`GET /metrics`,
+    /// Prometheus text); never on the API's port.
+    #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    metrics_addr: SocketAddr,
 }
 
 /// The command line, or the process ends: `--help` and `--version` print
@@ -96,9 +100,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 batching_window: Duration::from_secs(
                     args.batch_window.min(MAX_BATCHING_WINDOW_SECONDS),
                 ),
+                metrics_addr: Some(args.metrics_addr),
             };
             let stack = Stack::start(config, args.addr, options).await?;
             eprintln!("avatar service on http://{}", stack.addr);
+            if let Some(metrics) = stack.metrics_addr {
+                eprintln!("metrics on http://{metrics}/metrics");
+            }
             avatar_shared::runtime::shutdown_signal().await;
             stack.stop().await;
         }
@@ -123,9 +131,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = parse_args();
-    avatar_shared::telemetry::init();
+    let telemetry = avatar_shared::telemetry::init(avatar_shared::telemetry::Process::Local);
     let command = cli.command.unwrap_or(Command::Serve(cli.serve));
-    match run(command).await {
+    let result = run(command).await;
+    telemetry.shutdown();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("avatar-local: {e:#}");

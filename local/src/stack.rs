@@ -11,6 +11,7 @@ use avatar_shared::{AppState, Config};
 use axum::Router;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::bootstrap::{bootstrap, Resources};
 use crate::event_source_mapping::EventSourceMapping;
@@ -53,12 +54,23 @@ pub struct Options {
     /// `MaximumBatchingWindowInSeconds`): how long the thumbnail function's
     /// event source mapping gathers messages before invoking it.
     pub batching_window: Duration,
+    /// Where to serve every function's metrics (`GET /metrics`, Prometheus
+    /// text; `METRICS_ADDR`) and poll the gauges only `avatar-local` can
+    /// see: the queues' depths, the pool, what the database holds. `None`
+    /// serves and polls nothing.
+    pub metrics_addr: Option<SocketAddr>,
 }
+
+/// How often the queue depths, the pool and the database inventory are
+/// polled into their gauges.
+pub const METRICS_POLL: Duration = Duration::from_secs(5);
 
 /// A running stack.
 pub struct Stack {
     /// Where the gateway listens.
     pub addr: SocketAddr,
+    /// Where `GET /metrics` is served, when it is.
+    pub metrics_addr: Option<SocketAddr>,
     /// The state every function shares.
     pub state: Arc<AppState>,
     /// Queues created by the bootstrap.
@@ -125,7 +137,9 @@ impl Stack {
                 loop {
                     tokio::select! {
                         _ = tick.tick() => {
-                            if let Err(e) = avatar_purge::sweep(&s).await {
+                            let sweep = avatar_purge::sweep(&s)
+                                .instrument(avatar_shared::telemetry::sweep_span());
+                            if let Err(e) = sweep.await {
                                 tracing::error!(error = format!("{e:#}"), "sweep failed");
                             }
                         }
@@ -134,9 +148,14 @@ impl Stack {
                 }
             }));
         }
+        let metrics_addr = match options.metrics_addr {
+            Some(at) => Some(serve_metrics(&state, at, rx.clone(), &mut tasks).await?),
+            None => None,
+        };
         tracing::info!(addr = %addr, "local stack serving");
         Ok(Self {
             addr,
+            metrics_addr,
             state,
             resources,
             shutdown,
@@ -144,11 +163,66 @@ impl Stack {
         })
     }
 
-    /// Stops the gateway, the mappings and the sweep, waiting for them.
+    /// Stops the gateway, the mappings, the sweep and the metrics, waiting
+    /// for them.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
     }
+}
+
+/// Serves `GET /metrics` on `addr` and polls the gauges every
+/// [`METRICS_POLL`] until shutdown; returns the bound address.
+async fn serve_metrics(
+    state: &Arc<AppState>,
+    addr: SocketAddr,
+    rx: watch::Receiver<bool>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let mut stop = rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let app = avatar_shared::runtime::metrics_routes::<()>();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            stopped(&mut stop).await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "metrics endpoint stopped");
+        }
+    }));
+    let s = state.clone();
+    let mut stop = rx;
+    tasks.push(tokio::spawn(async move {
+        let queues = [
+            ("upload", s.upload_queue.clone()),
+            ("delete", s.delete_queue.clone()),
+            ("upload-dlq", s.upload_queue.dead_letter_queue()),
+            ("delete-dlq", s.delete_queue.dead_letter_queue()),
+        ];
+        let mut tick = tokio::time::interval(METRICS_POLL);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = stopped(&mut stop) => break,
+            }
+            for (label, queue) in &queues {
+                match queue.depth().await {
+                    Ok(n) => avatar_shared::metrics::queue_depth(label, n),
+                    Err(e) => tracing::debug!(error = %e, queue = label, "queue depth unknown"),
+                }
+            }
+            s.db.record_pool_metrics();
+            if let Err(e) = s.db.record_inventory_metrics().await {
+                tracing::debug!(error = %e, "inventory metrics not recorded");
+            }
+            if let Some(t) = avatar_shared::telemetry::get() {
+                t.upkeep();
+            }
+        }
+    }));
+    tracing::info!(addr = %bound, "metrics on /metrics");
+    Ok(bound)
 }

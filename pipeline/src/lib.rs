@@ -7,6 +7,12 @@
 //! (`tokio::task::spawn_blocking`): a decode of a 24 MP photo takes far
 //! longer than an executor turn may.
 //!
+//! Each stage is a `tracing` span of its own — `probe`, `decode` (with the
+//! shrink-on-load it used), `resize`, `encode` (with the size and the bytes
+//! produced), `strip` — which the service exports as trace spans and as
+//! `avatars_pipeline_stage_seconds{stage}`. Without a subscriber (the CLI,
+//! the fuzz target) they cost next to nothing.
+//!
 //! Flow: [`sniff`] the magic bytes → open the decoder, which reads headers
 //! only → check the pixel budget → decode once, shrunk on load to the
 //! largest output needed (JPEG: libjpeg-turbo DCT scaling to M/8; WebP:
@@ -156,6 +162,7 @@ fn invalid(e: impl std::fmt::Display) -> ImageError {
 
 /// Opens a decoder (headers only) and checks the pixel budget.
 fn open(bytes: &[u8], limits: Limits) -> Result<(impl ImageDecoder + '_, Probe), ImageError> {
+    let _span = tracing::info_span!("probe", image.bytes = bytes.len()).entered();
     let format = sniff(bytes)?;
     let mut reader = ImageReader::with_format(
         Cursor::new(bytes),
@@ -233,8 +240,33 @@ pub fn decode_at_least(
     decode_opened(bytes, decoder, probe, min_short_side)
 }
 
-/// [`decode_at_least`] after [`open`] (headers read once).
+/// [`decode_at_least`] after [`open`] (headers read once), in a `decode`
+/// span whose `pipeline.shrink` is the decoded short side over the stored
+/// one (JPEG: M/8 of libjpeg-turbo's DCT scaling; 1 for a full decode).
 fn decode_opened(
+    bytes: &[u8],
+    decoder: impl ImageDecoder,
+    probe: Probe,
+    min_short_side: Option<u32>,
+) -> Result<Decoded, ImageError> {
+    let span = tracing::info_span!(
+        "decode",
+        image.format = probe.format.as_str(),
+        image.width = probe.width,
+        image.height = probe.height,
+        pipeline.shrink = tracing::field::Empty,
+    );
+    let _entered = span.enter();
+    let decoded = decode_unrecorded(bytes, decoder, probe, min_short_side)?;
+    let short = |w: u32, h: u32| f64::from(w.min(h));
+    span.record(
+        "pipeline.shrink",
+        short(decoded.image.width(), decoded.image.height()) / short(probe.width, probe.height),
+    );
+    Ok(decoded)
+}
+
+fn decode_unrecorded(
     bytes: &[u8],
     decoder: impl ImageDecoder,
     probe: Probe,
@@ -287,6 +319,7 @@ pub fn ingest(bytes: &[u8], limits: Limits) -> Result<Ingested, ImageError> {
     let (width, height) = decoded.probe.display_dimensions();
     let format = decoded.probe.format;
     let bytes = if decoded.probe.orientation == 1 {
+        let _span = tracing::info_span!("strip", image.format = format.as_str()).entered();
         strip_metadata(format, bytes)?
     } else {
         let mut upright = decoded.image;
@@ -360,6 +393,7 @@ pub fn thumbnail_side(requested: u32, width: u32, height: u32) -> u32 {
 /// Centre square crop of the source, resized (Lanczos3) to the thumbnail edge.
 fn cover_crop(src: &DynamicImage, requested: u32) -> Result<DynamicImage, ImageError> {
     let side = thumbnail_side(requested, src.width(), src.height());
+    let _span = tracing::info_span!("resize", pipeline.side = side).entered();
     let size_err = || ImageError::Encode("resize buffer size".into());
     if src.color().has_alpha() {
         let rgba = to_rgba8(src);
@@ -421,8 +455,23 @@ fn flatten_on_white(img: &RgbaImage) -> RgbImage {
 }
 
 /// Encodes with no metadata: JPEG q[`JPEG_QUALITY`] (alpha flattened on
-/// white), PNG (alpha kept), lossy WebP q80 via libwebp (alpha kept).
+/// white), PNG (alpha kept), lossy WebP q80 via libwebp (alpha kept), in an
+/// `encode` span with the dimensions and the bytes produced.
 fn encode(img: &DynamicImage, format: ImageFormat) -> Result<Vec<u8>, ImageError> {
+    let span = tracing::info_span!(
+        "encode",
+        image.format = format.as_str(),
+        image.width = img.width(),
+        image.height = img.height(),
+        image.bytes = tracing::field::Empty,
+    );
+    let _entered = span.enter();
+    let out = encode_unrecorded(img, format)?;
+    span.record("image.bytes", out.len());
+    Ok(out)
+}
+
+fn encode_unrecorded(img: &DynamicImage, format: ImageFormat) -> Result<Vec<u8>, ImageError> {
     let mut out = Vec::new();
     let err = |e: image::ImageError| ImageError::Encode(e.to_string());
     match format {

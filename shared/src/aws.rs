@@ -40,6 +40,40 @@ impl AwsError {
     }
 }
 
+/// The client span of one AWS call (OpenTelemetry's AWS SDK conventions:
+/// `rpc.system = aws-api`, `rpc.service`, `rpc.method`), naming the bucket
+/// or queue it concerns (`aws.s3.bucket`; `messaging.destination.name`
+/// for SQS). Only inside a span: calls outside any (the local event source
+/// mapping's polling, the metrics poller) start no trace of their own.
+pub fn client_span(service: &'static str, method: &'static str, resource: &str) -> tracing::Span {
+    if tracing::Span::current().is_none() {
+        return tracing::Span::none();
+    }
+    let name = format!("{service}.{method}");
+    if service == "S3" {
+        tracing::info_span!(
+            "aws_call",
+            otel.name = %name,
+            otel.kind = "client",
+            rpc.system = "aws-api",
+            rpc.service = service,
+            rpc.method = method,
+            aws.s3.bucket = resource,
+        )
+    } else {
+        tracing::info_span!(
+            "aws_call",
+            otel.name = %name,
+            otel.kind = "client",
+            rpc.system = "aws-api",
+            rpc.service = service,
+            rpc.method = method,
+            messaging.system = "aws_sqs",
+            messaging.destination.name = resource,
+        )
+    }
+}
+
 /// S3 and SQS clients from the standard AWS configuration chain
 /// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL[_S3|_SQS]` for emulators),
 /// S3 path-style addressing when configured.

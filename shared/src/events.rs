@@ -7,6 +7,7 @@
 //! timeout and, after `maxReceiveCount` deliveries, move to the dead-letter
 //! queue. The local event-source mapping implements the same contract.
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -16,6 +17,7 @@ use tracing::Instrument;
 
 use crate::domain::AvatarId;
 use crate::keys::decode_event_key;
+use crate::metrics::MessageOutcome;
 
 /// Messages of one batch processed at once (SQS batches hold at most 10).
 pub const BATCH_CONCURRENCY: usize = 10;
@@ -42,43 +44,108 @@ impl<R> Outcome<R> {
     }
 }
 
+/// What a handler did with a message it handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Its work is done (or there was none); the message is deleted.
+    Done,
+    /// Settled without retrying: its work can never succeed (an original
+    /// that does not decode; the avatar is marked `failed`). Deleted too.
+    Poison,
+}
+
+/// The handler of one queue's messages (the thumbnail function's, purge's).
+pub trait MessageHandler: Send + Sync {
+    /// The function (`faas.name`).
+    fn function(&self) -> &'static str;
+
+    /// The queue's `queue` label ([`crate::metrics::QUEUE_LABELS`]).
+    fn queue_label(&self) -> &'static str;
+
+    /// The queue's name (`messaging.destination.name`).
+    fn queue_name(&self) -> &str;
+
+    /// Deliveries before SQS moves a message to the dead-letter queue
+    /// (`MAX_RECEIVE_COUNT`): the delivery that fails at this count is the
+    /// last.
+    fn max_receive_count(&self) -> u32;
+
+    /// Where the message's trace continues from when the message does not
+    /// say (an S3 notification carries no trace header: the object's
+    /// metadata does). `None` keeps the message's own.
+    fn trace_carrier(
+        &self,
+        message: &SqsMessage,
+    ) -> impl Future<Output = Option<HashMap<String, String>>> + Send {
+        let _ = message;
+        async { None }
+    }
+
+    /// Handles one message. `Err` means it should be delivered again
+    /// (retryable); poison is settled by the handler and answered
+    /// [`Handled::Poison`].
+    fn handle(&self, message: SqsMessage) -> impl Future<Output = anyhow::Result<Handled>> + Send;
+}
+
+/// The trace context a message carries: its `traceparent` / `tracestate`
+/// message attributes (set by [`crate::queue::Queue::send_json`]), or the
+/// `AWSTraceHeader` system attribute SQS sets for X-Ray.
+pub fn message_carrier(message: &SqsMessage) -> HashMap<String, String> {
+    let mut carrier: HashMap<String, String> = ["traceparent", "tracestate"]
+        .into_iter()
+        .filter_map(|name| {
+            let value = message.message_attributes.get(name)?.string_value.clone()?;
+            Some((name.to_owned(), value))
+        })
+        .collect();
+    if let Some(xray) = message.attributes.get("AWSTraceHeader") {
+        carrier.insert("x-amzn-trace-id".into(), xray.clone());
+    }
+    carrier
+}
+
 /// Runs `handler` on every message of `event`, up to [`BATCH_CONCURRENCY`] at
 /// once, and returns the partial batch response: only the ids of messages
 /// whose handler returned `Err` (each error is logged once, here).
 ///
-/// Each message is handled inside a span `sqs_message` carrying its
-/// `message_id` and, once the handler knows it ([`record_avatar`]), the
-/// `avatar_id`, so every log line of the message says which it was.
-///
-/// Handlers decide what is retryable: a message that can never succeed
-/// (poison) should be settled by the handler (e.g. the avatar marked
-/// `failed`) and return `Ok`, so it is not retried.
-pub async fn process_batch<R, F, Fut>(event: SqsEvent, handler: F) -> Outcome<R>
-where
-    F: Fn(SqsMessage) -> Fut,
-    Fut: Future<Output = anyhow::Result<()>>,
-{
-    let results: Vec<(Option<String>, anyhow::Result<()>)> =
-        futures::stream::iter(event.records.into_iter().map(|msg| {
+/// Each message is handled in its consumer span
+/// ([`crate::telemetry::consumer_span`]: the message id, the queue, and the
+/// avatar once the handler knows it, [`record_avatar`]), continuing the
+/// trace the message (or [`MessageHandler::trace_carrier`]) carries, and
+/// counted in `avatars_queue_messages_total{queue, outcome}`.
+pub async fn process_batch<R, H: MessageHandler>(event: SqsEvent, handler: &H) -> Outcome<R> {
+    let results: Vec<(Option<String>, anyhow::Result<Handled>)> =
+        futures::stream::iter(event.records.into_iter().map(|msg| async move {
             let id = msg.message_id.clone();
-            let span = tracing::info_span!(
-                "sqs_message",
-                message_id = id.as_deref().unwrap_or_default(),
-                avatar_id = tracing::field::Empty,
+            let carrier = match handler.trace_carrier(&msg).await {
+                Some(carrier) if !carrier.is_empty() => carrier,
+                _ => message_carrier(&msg),
+            };
+            let parent = crate::telemetry::trace::context_from(&carrier, Some(handler.function()));
+            let span = crate::telemetry::consumer_span(
+                handler.queue_name(),
+                id.as_deref().unwrap_or_default(),
+                parent,
             );
-            let fut = handler(msg).instrument(span.clone());
-            async move {
-                let result = fut.await;
-                if let Err(error) = &result {
-                    span.in_scope(|| {
-                        tracing::error!(
-                            error = format!("{error:#}"),
-                            "message failed; will be retried"
-                        );
-                    });
-                }
-                (id, result)
+            let last_delivery = receive_count(&msg) >= handler.max_receive_count();
+            let result = handler.handle(msg).instrument(span.clone()).await;
+            let outcome = match &result {
+                Ok(Handled::Done) => MessageOutcome::Ok,
+                Ok(Handled::Poison) => MessageOutcome::Poison,
+                Err(_) if last_delivery => MessageOutcome::DeadLettered,
+                Err(_) => MessageOutcome::Retried,
+            };
+            crate::metrics::queue_message(handler.queue_label(), outcome);
+            if let Err(error) = &result {
+                crate::telemetry::record_error(&span);
+                span.in_scope(|| {
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        "message failed; will be retried"
+                    );
+                });
             }
+            (id, result)
         }))
         .buffer_unordered(BATCH_CONCURRENCY)
         .collect()
@@ -208,17 +275,39 @@ mod tests {
         m
     }
 
+    /// Fails the messages whose body is "fail".
+    struct Failing;
+
+    impl MessageHandler for Failing {
+        fn function(&self) -> &'static str {
+            "thumbnail"
+        }
+
+        fn queue_label(&self) -> &'static str {
+            "upload"
+        }
+
+        fn queue_name(&self) -> &str {
+            "uploads"
+        }
+
+        fn max_receive_count(&self) -> u32 {
+            5
+        }
+
+        async fn handle(&self, m: SqsMessage) -> anyhow::Result<Handled> {
+            if m.body.as_deref() == Some("fail") {
+                anyhow::bail!("boom")
+            }
+            Ok(Handled::Done)
+        }
+    }
+
     #[tokio::test]
     async fn only_failed_messages_are_reported() {
         let mut event = SqsEvent::default();
         event.records = vec![message("a", "ok"), message("b", "fail"), message("c", "ok")];
-        let outcome: Outcome = process_batch(event, |m| async move {
-            if m.body.as_deref() == Some("fail") {
-                anyhow::bail!("boom")
-            }
-            Ok(())
-        })
-        .await;
+        let outcome: Outcome = process_batch(event, &Failing).await;
         assert_eq!(outcome.failed_messages(), 1);
         let Outcome::Batch(response) = outcome else {
             panic!("a batch answers a partial batch response")
@@ -229,6 +318,24 @@ mod tests {
             .map(|f| f.item_identifier.as_str())
             .collect();
         assert_eq!(ids, ["b"]);
+    }
+
+    #[test]
+    fn trace_context_from_message_attributes() {
+        let mut m = message("a", "");
+        assert!(message_carrier(&m).is_empty());
+        let mut attribute = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+        attribute.string_value =
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
+        m.message_attributes.insert("traceparent".into(), attribute);
+        m.attributes.insert(
+            "AWSTraceHeader".into(),
+            "Root=1-5759e988-bd862e3fe1be46a994272793".into(),
+        );
+        let carrier = message_carrier(&m);
+        assert_eq!(carrier.len(), 2);
+        assert!(carrier["traceparent"].starts_with("00-4bf9"));
+        assert!(carrier["x-amzn-trace-id"].starts_with("Root=1-"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod events;
 pub mod health;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod originals;
 pub mod queue;
 pub mod renditions;

@@ -40,16 +40,20 @@ pub struct Original {
 }
 
 impl Original {
-    /// Stores the bytes under [`VariantRow::s3_key`] with their MIME type.
+    /// Stores the bytes under [`VariantRow::s3_key`] with their MIME type
+    /// and, as user metadata, the current trace context: the original's
+    /// ObjectCreated event reaches the thumbnail function without it, and
+    /// the function reads it from the object to continue this trace.
     ///
     /// # Errors
     /// [`StorageError`].
     pub async fn store(&self, storage: &Storage) -> Result<(), StorageError> {
         storage
-            .put(
+            .put_with_metadata(
                 &self.row.s3_key,
                 self.bytes.clone(),
                 self.row.variant.format.mime(),
+                crate::telemetry::trace::carrier(),
             )
             .await
     }
@@ -71,8 +75,11 @@ pub async fn ingest(
         avatar_id,
     }
     .render();
-    // Decoding and hashing megabytes are CPU work: off the executor.
+    // Decoding and hashing megabytes are CPU work: off the executor (in
+    // the caller's span, so the pipeline's stages join its trace).
+    let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
         let ingested = pipeline::ingest(&upload, limits)?;
         let row = VariantRow::for_bytes(
             Variant::new(Size::Original, ingested.format),

@@ -5,15 +5,17 @@
 
 use aws_sdk_sqs::error::SdkError;
 use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
+    DeleteMessageBatchRequestEntry, Message, MessageAttributeValue, MessageSystemAttributeName,
+    QueueAttributeName,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::aws::AwsError;
+use crate::aws::{client_span, AwsError};
 use crate::config::Config;
 use crate::domain::{AvatarId, UserId};
+use tracing::Instrument;
 
 /// A queue failure (network, missing queue). Maps to 503.
 pub type QueueError = AwsError;
@@ -103,26 +105,36 @@ impl Queue {
             .map(String::as_str)
     }
 
-    /// Sends one JSON message.
+    /// Sends one JSON message, with the current trace context as the
+    /// message attributes `traceparent` (and `tracestate`), so its consumer
+    /// continues the trace.
     ///
     /// # Errors
     /// [`QueueError`].
     pub async fn send_json<T: Serialize>(&self, message: &T) -> Result<(), QueueError> {
         let body = serde_json::to_string(message).map_err(|e| AwsError::new("queue", "send", e))?;
-        self.client
-            .send_message()
-            .queue_url(self.url().await?)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(failed("send"))?;
+        let url = self.url().await?.to_owned();
+        let span = client_span("SQS", "SendMessage", &self.name);
+        let mut send = self.client.send_message().queue_url(url).message_body(body);
+        for (name, value) in span.in_scope(crate::telemetry::trace::carrier) {
+            if name == "traceparent" || name == "tracestate" {
+                let attribute = MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(value)
+                    .build()
+                    .map_err(|e| AwsError::new("queue", "send", e))?;
+                send = send.message_attributes(name, attribute);
+            }
+        }
+        send.send().instrument(span).await.map_err(failed("send"))?;
         Ok(())
     }
 
     /// Receives up to `max` messages (SQS allows 1–10), waiting up to
     /// `wait_seconds` (0–20) for the first, with every system attribute
-    /// (`ApproximateReceiveCount`, `SentTimestamp`, ...): what Lambda's
-    /// event source mapping hands a function.
+    /// (`ApproximateReceiveCount`, `AWSTraceHeader`, ...) and message
+    /// attribute: what Lambda's event source mapping hands a function.
+    /// Untraced, like the rest of the event source mapping.
     ///
     /// # Errors
     /// [`QueueError`].
@@ -134,6 +146,7 @@ impl Queue {
             .max_number_of_messages(max)
             .wait_time_seconds(wait_seconds)
             .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
             .send()
             .await
             .map_err(failed("receive"))?;
@@ -200,6 +213,9 @@ impl Queue {
     /// # Errors
     /// [`QueueError`].
     pub async fn ping(&self) -> Result<(), QueueError> {
-        self.depth().await.map(drop)
+        self.depth()
+            .instrument(client_span("SQS", "GetQueueAttributes", &self.name))
+            .await
+            .map(drop)
     }
 }

@@ -8,6 +8,7 @@ use crate::db::{AvatarRow, DbError, VariantRow};
 use crate::domain::Variant;
 use crate::http::ApiError;
 use crate::keys::ObjectKey;
+use crate::metrics::RenderTrigger;
 use crate::pipeline::{self, ImageError};
 use crate::storage::StorageError;
 
@@ -55,10 +56,11 @@ pub struct Stored {
     pub bytes: Bytes,
 }
 
-/// Reads the avatar's original once, decodes it once (on a blocking thread),
-/// renders every variant in `variants`, stores each object and records it.
-/// Encoders are deterministic, so a concurrent render of the same variant
-/// writes the same bytes and ETag.
+/// Reads the avatar's original once, decodes it once (on a blocking thread,
+/// in the caller's span), renders every variant in `variants`, stores each
+/// object and records it, counting it in `avatars_variants_rendered_total`
+/// with its `trigger`. Encoders are deterministic, so a concurrent render of
+/// the same variant writes the same bytes and ETag.
 ///
 /// # Errors
 /// [`RenderError`]; `Image` means the original itself is bad.
@@ -66,6 +68,7 @@ pub async fn render_and_store(
     state: &AppState,
     avatar: &AvatarRow,
     variants: &[Variant],
+    trigger: RenderTrigger,
 ) -> Result<Vec<Stored>, RenderError> {
     let original = state
         .storage
@@ -74,10 +77,12 @@ pub async fn render_and_store(
         .ok_or(RenderError::OriginalMissing)?;
     let limits = state.config.image_limits();
     let wanted = variants.to_vec();
-    let renditions =
-        tokio::task::spawn_blocking(move || pipeline::render(&original, limits, &wanted))
-            .await
-            .map_err(|e| RenderError::Task(e.to_string()))??;
+    let span = tracing::Span::current();
+    let renditions = tokio::task::spawn_blocking(move || {
+        span.in_scope(|| pipeline::render(&original, limits, &wanted))
+    })
+    .await
+    .map_err(|e| RenderError::Task(e.to_string()))??;
     let stores = renditions.into_iter().map(|r| async move {
         let key =
             ObjectKey::for_variant(&avatar.user_id, avatar.id, r.variant, avatar.format).render();
@@ -88,6 +93,7 @@ pub async fn render_and_store(
             .put(&row.s3_key, bytes.clone(), r.variant.format.mime())
             .await?;
         state.db.upsert_variant(avatar.id, &row).await?;
+        crate::metrics::variant_rendered(row.variant, trigger);
         Ok::<_, RenderError>(Stored { row, bytes })
     });
     futures::future::try_join_all(stores).await

@@ -36,6 +36,14 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/web/upload", "upload"),
 ];
 
+/// The function that serves `method path` (a route template), if any.
+pub fn function_for(method: &str, path: &str) -> Option<&'static str> {
+    ROUTES
+        .iter()
+        .find(|r| r.method == method && r.path == path)
+        .map(|r| r.function)
+}
+
 /// One static web page or asset: a `GET` path and the object key in the
 /// web bucket (`WEB_BUCKET`) that answers it. `{file}` in both stands for
 /// one path segment of an asset name.

@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
+use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Json, Router};
+use lambda_http::tower::ServiceExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -66,18 +68,86 @@ pub async fn listen(router: Router, addr: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs an HTTP function: `lambda_http` behind API Gateway, or a plain
-/// HTTP server (see [`listen_addr`]).
+/// The cold start of a function binary: telemetry for `function` (one of
+/// the route table's function names), then [`AppState::from_env`]. What
+/// every `main` calls first.
+///
+/// # Errors
+/// Configuration or database URL errors.
+pub async fn start(function: &'static str) -> anyhow::Result<Arc<AppState>> {
+    crate::telemetry::init(crate::telemetry::Process::Function(function));
+    AppState::from_env().await
+}
+
+/// `GET /metrics`: every metric of the process as Prometheus text (HTTP
+/// mode). Knative's pods are scraped here (`k8s-knative/podmonitor.yaml`);
+/// the HTTPRoute never routes it to the public.
+pub fn metrics_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async {
+            match crate::telemetry::get().and_then(|t| t.render_metrics()) {
+                Some(text) => (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    text,
+                )
+                    .into_response(),
+                None => axum::http::StatusCode::NOT_FOUND.into_response(),
+            }
+        }),
+    )
+}
+
+/// Drains histogram samples every [`crate::telemetry::UPKEEP_EVERY`] for
+/// as long as the process runs (HTTP mode).
+pub fn spawn_metrics_upkeep() {
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(crate::telemetry::UPKEEP_EVERY);
+        loop {
+            tick.tick().await;
+            if let Some(t) = crate::telemetry::get() {
+                t.upkeep();
+            }
+        }
+    });
+}
+
+/// Runs an HTTP function's `routes` as [`crate::http::service`]:
+/// `lambda_http` behind API Gateway, flushing spans and metrics after each
+/// invocation; or a plain HTTP server (see [`listen_addr`]) that also
+/// serves `GET /metrics`.
 ///
 /// # Errors
 /// Runtime or bind failures.
-pub async fn serve_http(router: Router) -> anyhow::Result<()> {
+pub async fn serve_http(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> anyhow::Result<()> {
     if on_lambda() {
-        lambda_http::run(router)
+        let app = crate::http::service(routes, state);
+        let service = lambda_http::service_fn(move |request: lambda_http::Request| {
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(request).await;
+                flush_after_invocation().await;
+                response
+            }
+        });
+        lambda_http::run(service)
             .await
             .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
     } else {
-        listen(router, listen_addr()?).await
+        spawn_metrics_upkeep();
+        let app = crate::http::service(routes.merge(metrics_routes()), state);
+        listen(app, listen_addr()?).await
+    }
+}
+
+/// What a Lambda invocation runs before it returns (Lambda freezes the
+/// process afterwards): export the finished spans, write the metrics.
+async fn flush_after_invocation() {
+    if let Some(t) = crate::telemetry::get() {
+        t.flush().await;
     }
 }
 
@@ -113,9 +183,9 @@ where
         let service = lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<E>| {
             let invocation = handler(state.clone(), event.payload);
             async move {
-                invocation
-                    .await
-                    .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
+                let outcome = invocation.await;
+                flush_after_invocation().await;
+                outcome.map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
             }
         });
         lambda_runtime::run(service)

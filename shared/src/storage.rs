@@ -2,6 +2,7 @@
 //! service is a [`Storage`] (the avatar bucket, and the web bucket the
 //! pages are served from), sharing one client.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_s3::error::SdkError;
@@ -11,7 +12,8 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use crate::aws::AwsError;
+use crate::aws::{client_span, AwsError};
+use tracing::Instrument;
 
 /// An object-storage failure (network, throttling, permissions). Maps to 503.
 pub type StorageError = AwsError;
@@ -76,7 +78,12 @@ impl Storage {
         Self::new(self.client.clone(), bucket)
     }
 
-    /// Stores `body` under `key` with `Content-Type` and a one-day cache hint.
+    /// The client span of one call of this bucket (`S3.{method}`).
+    fn span(&self, method: &'static str) -> tracing::Span {
+        client_span("S3", method, &self.bucket)
+    }
+
+    /// Stores `body` under `key` with its `Content-Type`.
     ///
     /// # Errors
     /// [`StorageError`].
@@ -86,16 +93,55 @@ impl Storage {
         body: Bytes,
         content_type: &str,
     ) -> Result<(), StorageError> {
+        self.put_with_metadata(key, body, content_type, HashMap::new())
+            .await
+    }
+
+    /// Stores `body` under `key` with its `Content-Type` and user metadata
+    /// (`x-amz-meta-{name}`; S3 allows 2 KB of it): how an original keeps
+    /// the trace context of its upload for the thumbnail function.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    pub async fn put_with_metadata(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        metadata: HashMap<String, String>,
+    ) -> Result<(), StorageError> {
         self.client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            .set_metadata((!metadata.is_empty()).then_some(metadata))
             .body(ByteStream::from(body))
             .send()
+            .instrument(self.span("PutObject"))
             .await
             .map_err(failed("put"))?;
         Ok(())
+    }
+
+    /// The user metadata of `key` (`HeadObject`), untraced: the thumbnail
+    /// function reads an original's trace context with it before its own
+    /// span starts. `None` when the object is missing or unreadable.
+    pub async fn metadata(&self, key: &str) -> Option<HashMap<String, String>> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => out.metadata,
+            Err(e) => {
+                tracing::debug!(error = %AwsError::sdk("storage", "head", e), key, "no metadata");
+                None
+            }
+        }
     }
 
     /// A presigned `GET` of `key`, valid for `ttl` (SigV4 query signing; at
@@ -117,8 +163,9 @@ impl Storage {
     }
 
     /// A presigned `PUT` of `key` that S3 accepts only with exactly this
-    /// `Content-Type` and `Content-Length` (both are signed headers), valid
-    /// for `ttl`. Returns the URL and the headers the client must send.
+    /// `Content-Type`, `Content-Length` and user `metadata` (all signed
+    /// headers), valid for `ttl`. Returns the URL and the headers the
+    /// client must send.
     ///
     /// # Errors
     /// [`StorageError`] when the URL cannot be signed (no credentials).
@@ -127,6 +174,7 @@ impl Storage {
         key: &str,
         content_type: &str,
         content_length: u64,
+        metadata: HashMap<String, String>,
         ttl: Duration,
     ) -> Result<(String, Vec<(String, String)>), StorageError> {
         let config = presigning(ttl)?;
@@ -137,6 +185,7 @@ impl Storage {
             .key(key)
             .content_type(content_type)
             .content_length(content_length as i64)
+            .set_metadata((!metadata.is_empty()).then_some(metadata))
             .presigned(config)
             .await
             .map_err(failed("presign"))?;
@@ -167,6 +216,7 @@ impl Storage {
             .bucket(&self.bucket)
             .key(key)
             .send()
+            .instrument(self.span("GetObject"))
             .await
         {
             Ok(out) => out,
@@ -203,7 +253,7 @@ impl Storage {
             .prefix(prefix)
             .into_paginator()
             .send();
-        while let Some(page) = pages.next().await {
+        while let Some(page) = pages.next().instrument(self.span("ListObjectsV2")).await {
             let page = page.map_err(failed("list"))?;
             for obj in page.contents() {
                 if let Some(key) = obj.key() {
@@ -243,6 +293,7 @@ impl Storage {
                 .bucket(&self.bucket)
                 .delete(delete)
                 .send()
+                .instrument(self.span("DeleteObjects"))
                 .await
                 .map_err(failed("delete"))?;
             if let Some(err) = out.errors().first() {
@@ -283,6 +334,7 @@ impl Storage {
             .head_bucket()
             .bucket(&self.bucket)
             .send()
+            .instrument(self.span("HeadBucket"))
             .await
             .map_err(failed("head bucket"))?;
         Ok(())

@@ -15,6 +15,7 @@ use avatar_shared::db::AvatarRow;
 use avatar_shared::http::{
     etag_header, if_none_match, not_modified, parse_user_id, query_map, ApiError, VisibleAvatar,
 };
+use avatar_shared::metrics::RenderTrigger;
 use avatar_shared::renditions::render_and_store;
 use avatar_shared::{AppState, ImageFormat, Size, Variant};
 use axum::body::Body;
@@ -141,7 +142,7 @@ async fn serve_variant(
         }
         tracing::warn!(key = %row.s3_key, "recorded variant missing from storage; rendering again");
     }
-    let stored = render_and_store(state, avatar, &[variant])
+    let stored = render_and_store(state, avatar, &[variant], RenderTrigger::OnDemand)
         .await?
         .pop()
         .ok_or_else(|| ApiError::Internal("render returned nothing".into()))?;

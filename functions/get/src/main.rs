@@ -2,8 +2,6 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    avatar_shared::telemetry::init();
-    let state = avatar_shared::AppState::from_env().await?;
-    let app = avatar_shared::http::service(avatar_get::routes(), state);
-    avatar_shared::runtime::serve_http(app).await
+    let state = avatar_shared::runtime::start("get").await?;
+    avatar_shared::runtime::serve_http(avatar_get::routes(), state).await
 }

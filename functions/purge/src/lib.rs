@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::Context;
-use avatar_shared::events::{process_batch, record_avatar, Outcome};
+use avatar_shared::events::{process_batch, record_avatar, Handled, MessageHandler, Outcome};
 use avatar_shared::keys::{
     avatar_prefixes, ObjectKey, INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX,
 };
@@ -23,6 +23,7 @@ use avatar_shared::queue::AvatarDeleteEvent;
 use avatar_shared::{AppState, AvatarId, UserId};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 /// Rows purged per sweep at most (the next sweep continues).
 pub const SWEEP_BATCH: i64 = 500;
@@ -68,7 +69,12 @@ pub async fn handle(
 ) -> anyhow::Result<Outcome<SweepReport>> {
     match invocation {
         Invocation::Queue(event) => Ok(handle_queue(state, event).await),
-        Invocation::Sweep(Scheduled { records: None }) => Ok(Outcome::Done(sweep(&state).await?)),
+        Invocation::Sweep(Scheduled { records: None }) => {
+            let report = sweep(&state)
+                .instrument(avatar_shared::telemetry::sweep_span())
+                .await?;
+            Ok(Outcome::Done(report))
+        }
         Invocation::Sweep(Scheduled {
             records: Some(never),
         }) => match never {},
@@ -77,10 +83,39 @@ pub async fn handle(
 
 /// Handles one batch from the delete queue: the partial batch response.
 pub async fn handle_queue<R>(state: Arc<AppState>, event: SqsEvent) -> Outcome<R> {
-    process_batch(event, |message| handle_message(state.clone(), message)).await
+    process_batch(event, &Purges(state)).await
 }
 
-async fn handle_message(state: Arc<AppState>, message: SqsMessage) -> anyhow::Result<()> {
+/// The delete queue's messages, as the purge function handles them. An
+/// AvatarDeleteEvent carries the delete's trace context as message
+/// attributes, so the purge continues the delete's trace.
+pub struct Purges(pub Arc<AppState>);
+
+impl MessageHandler for Purges {
+    fn function(&self) -> &'static str {
+        "purge"
+    }
+
+    fn queue_label(&self) -> &'static str {
+        "delete"
+    }
+
+    fn queue_name(&self) -> &str {
+        &self.0.config.delete_queue
+    }
+
+    fn max_receive_count(&self) -> u32 {
+        self.0.config.max_receive_count
+    }
+
+    async fn handle(&self, message: SqsMessage) -> anyhow::Result<Handled> {
+        handle_message(&self.0, message)
+            .await
+            .map(|()| Handled::Done)
+    }
+}
+
+async fn handle_message(state: &AppState, message: SqsMessage) -> anyhow::Result<()> {
     let body = message
         .body
         .as_deref()
@@ -91,7 +126,7 @@ async fn handle_message(state: Arc<AppState>, message: SqsMessage) -> anyhow::Re
     let user = UserId::parse(&event.user_id).context("user id in the event")?;
     // `s3_keys` is informational: every key of the layout is under the
     // avatar's prefixes, which purge_avatar lists.
-    purge_avatar(&state, event.avatar_id, &user).await?;
+    purge_avatar(state, event.avatar_id, &user).await?;
     Ok(())
 }
 
@@ -191,5 +226,10 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
         orphan_objects = report.orphan_objects,
         "sweep done"
     );
+    // What the database holds, once a sweep (hourly on AWS): the gauges
+    // avatars_avatars and avatars_storage_bytes.
+    if let Err(e) = state.db.record_inventory_metrics().await {
+        tracing::warn!(error = %e, "inventory metrics not recorded");
+    }
     Ok(report)
 }

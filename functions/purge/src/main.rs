@@ -3,7 +3,6 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    avatar_shared::telemetry::init();
-    let state = avatar_shared::AppState::from_env().await?;
+    let state = avatar_shared::runtime::start("purge").await?;
     avatar_shared::runtime::serve_events(state, avatar_purge::handle).await
 }

@@ -18,14 +18,17 @@
 //!   failures; on the last delivery before the dead-letter queue
 //!   (`MAX_RECEIVE_COUNT`) the avatar is marked `failed` first.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
 use avatar_shared::db::AvatarRow;
 use avatar_shared::events::{
-    parse_s3_notification, process_batch, receive_count, record_avatar, Outcome, S3Notification,
+    parse_s3_notification, process_batch, receive_count, record_avatar, Handled, MessageHandler,
+    Outcome, S3Notification,
 };
 use avatar_shared::keys::ObjectKey;
+use avatar_shared::metrics::RenderTrigger;
 use avatar_shared::originals::{self, IngestError};
 use avatar_shared::pipeline::thumbnail_variants;
 use avatar_shared::renditions::{render_and_store, RenderError};
@@ -37,10 +40,49 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 /// # Errors
 /// None: every failure is a message's, reported in the outcome.
 pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> anyhow::Result<Outcome> {
-    Ok(process_batch(event, |message| handle_message(state.clone(), message)).await)
+    Ok(process_batch(event, &Thumbnails(state)).await)
 }
 
-async fn handle_message(state: Arc<AppState>, message: SqsMessage) -> anyhow::Result<()> {
+/// The upload queue's messages, as the thumbnail function handles them.
+pub struct Thumbnails(pub Arc<AppState>);
+
+impl MessageHandler for Thumbnails {
+    fn function(&self) -> &'static str {
+        "thumbnail"
+    }
+
+    fn queue_label(&self) -> &'static str {
+        "upload"
+    }
+
+    fn queue_name(&self) -> &str {
+        &self.0.config.upload_queue
+    }
+
+    fn max_receive_count(&self) -> u32 {
+        self.0.config.max_receive_count
+    }
+
+    /// An S3 notification carries no trace header: the object does. The
+    /// upload stored its trace context as the object's metadata (the
+    /// multipart upload with the original, the direct upload with its
+    /// presigned PUT), so the work on it continues the upload's trace. One
+    /// `HeadObject` per message, before its span starts.
+    async fn trace_carrier(&self, message: &SqsMessage) -> Option<HashMap<String, String>> {
+        let body = message.body.as_deref()?;
+        let S3Notification::Created(keys) = parse_s3_notification(body).ok()? else {
+            return None;
+        };
+        let key = keys.first()?;
+        self.0.storage.metadata(key).await
+    }
+
+    async fn handle(&self, message: SqsMessage) -> anyhow::Result<Handled> {
+        handle_message(&self.0, message).await
+    }
+}
+
+async fn handle_message(state: &AppState, message: SqsMessage) -> anyhow::Result<Handled> {
     let body = message
         .body
         .as_deref()
@@ -48,22 +90,23 @@ async fn handle_message(state: Arc<AppState>, message: SqsMessage) -> anyhow::Re
     let keys = match parse_s3_notification(body).context("body is not an S3 event")? {
         S3Notification::Test => {
             tracing::info!("s3:TestEvent acknowledged");
-            return Ok(());
+            return Ok(Handled::Done);
         }
         S3Notification::Created(keys) => keys,
     };
     let last_attempt = receive_count(&message) >= state.config.max_receive_count;
+    let mut handled = Handled::Done;
     for key in keys {
         let (avatar_id, result) = match ObjectKey::parse(&key) {
             Some(ObjectKey::Original { avatar_id, .. }) => {
                 record_avatar(avatar_id);
-                (avatar_id, render_thumbnails(&state, avatar_id).await)
+                (avatar_id, render_thumbnails(state, avatar_id).await)
             }
             Some(ObjectKey::Incoming { user_id, avatar_id }) => {
                 record_avatar(avatar_id);
                 (
                     avatar_id,
-                    accept_direct_upload(&state, &user_id, avatar_id).await,
+                    accept_direct_upload(state, &user_id, avatar_id).await,
                 )
             }
             _ => {
@@ -71,23 +114,27 @@ async fn handle_message(state: Arc<AppState>, message: SqsMessage) -> anyhow::Re
                 continue;
             }
         };
-        if let Err(e) = result {
-            if last_attempt {
-                tracing::error!(avatar_id = %avatar_id, "retries exhausted; marking failed");
-                state
-                    .db
-                    .set_status(
-                        avatar_id,
-                        &[Status::Uploading, Status::Processing],
-                        Status::Failed,
-                    )
-                    .await
-                    .context("marking failed on the last attempt")?;
+        match result {
+            Ok(Handled::Done) => {}
+            Ok(Handled::Poison) => handled = Handled::Poison,
+            Err(e) => {
+                if last_attempt {
+                    tracing::error!(avatar_id = %avatar_id, "retries exhausted; marking failed");
+                    state
+                        .db
+                        .set_status(
+                            avatar_id,
+                            &[Status::Uploading, Status::Processing],
+                            Status::Failed,
+                        )
+                        .await
+                        .context("marking failed on the last attempt")?;
+                }
+                return Err(e.context(format!("avatar {avatar_id}")));
             }
-            return Err(e.context(format!("avatar {avatar_id}")));
         }
     }
-    Ok(())
+    Ok(handled)
 }
 
 /// A direct upload arrived at `uploads/{user_id}/{avatar_id}`: the same
@@ -106,7 +153,7 @@ pub async fn accept_direct_upload(
     state: &AppState,
     user_id: &avatar_shared::UserId,
     avatar_id: AvatarId,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Handled> {
     let incoming = ObjectKey::Incoming {
         user_id: user_id.clone(),
         avatar_id,
@@ -119,11 +166,11 @@ pub async fn accept_direct_upload(
     if !pending {
         tracing::info!("no pending direct upload for this object; removing it");
         state.storage.delete_keys(&[incoming]).await?;
-        return Ok(());
+        return Ok(Handled::Done);
     }
     let Some(bytes) = state.storage.get(&incoming).await? else {
         tracing::info!("incoming object already gone; nothing to do");
-        return Ok(());
+        return Ok(Handled::Done);
     };
     let max = state.config.max_upload_bytes;
     let size = bytes.len() as u64;
@@ -145,7 +192,8 @@ pub async fn accept_direct_upload(
                 .set_status(avatar_id, &[Status::Uploading], Status::Failed)
                 .await?;
             state.storage.delete_keys(&[incoming]).await?;
-            return Ok(());
+            // The client's file was refused: a settled outcome, not poison.
+            return Ok(Handled::Done);
         }
     };
     // Stored first: until the row says `processing`, the original's own
@@ -161,15 +209,18 @@ pub async fn accept_direct_upload(
 }
 
 /// Renders whatever thumbnails of the avatar are missing and marks it
-/// `ready`. Ok without work when the avatar is gone, deleted or complete.
+/// `ready` (recording upload → ready in `avatars_processing_seconds`).
+/// Done without work when the avatar is gone, deleted or complete;
+/// [`Handled::Poison`] when the original does not decode (the avatar is
+/// marked `failed`).
 ///
 /// # Errors
 /// Retryable failures only (storage, database).
 #[tracing::instrument(skip(state), fields(avatar_id = %avatar_id))]
-pub async fn render_thumbnails(state: &AppState, avatar_id: AvatarId) -> anyhow::Result<()> {
+pub async fn render_thumbnails(state: &AppState, avatar_id: AvatarId) -> anyhow::Result<Handled> {
     let Some(avatar) = state.db.avatar(avatar_id).await? else {
         tracing::info!("no row (purged); nothing to do");
-        return Ok(());
+        return Ok(Handled::Done);
     };
     if !avatar.is_visible() {
         // Deleted, or a direct upload's original stored just before its row
@@ -179,11 +230,11 @@ pub async fn render_thumbnails(state: &AppState, avatar_id: AvatarId) -> anyhow:
             deleted = avatar.deleted_at.is_some(),
             "avatar not visible; nothing to do"
         );
-        return Ok(());
+        return Ok(Handled::Done);
     }
     let missing = missing_thumbnails(state, &avatar).await?;
     if !missing.is_empty() {
-        match render_and_store(state, &avatar, &missing).await {
+        match render_and_store(state, &avatar, &missing, RenderTrigger::Event).await {
             Ok(stored) => tracing::info!(variants = stored.len(), "thumbnails stored"),
             Err(RenderError::Image(e)) => {
                 tracing::warn!(error = %e, "original does not render; marking failed");
@@ -191,20 +242,26 @@ pub async fn render_thumbnails(state: &AppState, avatar_id: AvatarId) -> anyhow:
                     .db
                     .set_status(avatar_id, &[Status::Processing], Status::Failed)
                     .await?;
-                return Ok(());
+                return Ok(Handled::Poison);
             }
             Err(RenderError::OriginalMissing) => {
                 tracing::info!("original gone (being purged); nothing to do");
-                return Ok(());
+                return Ok(Handled::Done);
             }
             Err(e) => return Err(e.into()),
         }
     }
-    state
+    let became_ready = state
         .db
         .set_status(avatar_id, &[Status::Processing], Status::Ready)
         .await?;
-    Ok(())
+    if became_ready {
+        let elapsed = (chrono::Utc::now() - avatar.created_at)
+            .to_std()
+            .unwrap_or_default();
+        avatar_shared::metrics::processed(elapsed);
+    }
+    Ok(Handled::Done)
 }
 
 async fn missing_thumbnails(

@@ -2,7 +2,6 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    avatar_shared::telemetry::init();
-    let state = avatar_shared::AppState::from_env().await?;
+    let state = avatar_shared::runtime::start("thumbnail").await?;
     avatar_shared::runtime::serve_events(state, avatar_thumbnail::handle).await
 }

@@ -33,7 +33,9 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 /// from its `Content-Length` alone.
 pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
-/// The function's routes (state supplied by the caller).
+/// The function's routes (state supplied by the caller). Every upload
+/// request is counted in `avatars_uploads_total{status}` and timed in
+/// `avatars_upload_duration_seconds{status}`.
 pub fn routes() -> Router<Arc<AppState>> {
     // The file limit is enforced while streaming (read_form); the default
     // 2 MB body limit of axum would answer first, wrongly.
@@ -47,6 +49,18 @@ pub fn routes() -> Router<Arc<AppState>> {
             post(upload_form).layer(DefaultBodyLimit::disable()),
         )
         .route("/api/v1/avatars/uploads", post(create_direct_upload))
+        .route_layer(axum::middleware::from_fn(count_uploads))
+}
+
+/// Records one upload request's outcome and duration.
+async fn count_uploads(request: Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    avatar_shared::metrics::upload(
+        avatar_shared::metrics::UploadStatus::of(response.status()),
+        started.elapsed(),
+    );
+    response
 }
 
 /// A file part read from the request.
@@ -179,9 +193,17 @@ pub async fn create_direct_upload(
     }
     .render();
     let ttl = state.config.upload_url_ttl;
+    // The trace context rides with the object as signed metadata headers,
+    // so the thumbnail function continues this trace when the file arrives.
     let (url, headers) = state
         .storage
-        .presigned_put(&key, format.mime(), request.content_length, ttl)
+        .presigned_put(
+            &key,
+            format.mime(),
+            request.content_length,
+            avatar_shared::telemetry::trace::carrier(),
+            ttl,
+        )
         .await?;
     let file_name = file_name_or_default(
         &sanitize_file_name(request.file_name.as_deref().unwrap_or_default()),

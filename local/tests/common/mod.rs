@@ -95,7 +95,7 @@ impl TestApp {
     /// Starts a stack; `adjust` may change the isolated configuration.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
-            avatar_shared::telemetry::init();
+            avatar_shared::telemetry::init(avatar_shared::telemetry::Process::Local);
         }
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
         let mut config = Config::from_env().expect("configuration");

@@ -120,6 +120,24 @@ impl FromRow for IdRow {
     }
 }
 
+/// How many not-deleted avatars are in one status.
+struct StatusCount(Status, i64);
+
+impl FromRow for StatusCount {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
+        Ok(Self(column(row, "status")?, column(row, "n")?))
+    }
+}
+
+/// The bytes of every stored variant (originals included).
+struct StoredBytes(i64);
+
+impl FromRow for StoredBytes {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
+        column(row, "bytes").map(Self)
+    }
+}
+
 /// A new upload to record; the original is stored as its first variant.
 #[derive(Debug, Clone)]
 pub struct NewAvatar {
@@ -440,6 +458,42 @@ impl Database {
             &[&older_than.as_secs_f64(), &limit],
         )
         .await
+    }
+
+    /// Records what the database holds as metrics: not-deleted avatars by
+    /// status (`avatars_avatars`) and the bytes of every stored original and
+    /// variant (`avatars_storage_bytes`). Two aggregate queries: run by a
+    /// poller (`avatar-local`) or the sweep, never per request.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn record_inventory_metrics(&self) -> Result<(), DbError> {
+        let counts: Vec<StatusCount> = self
+            .all(
+                "SELECT status, count(*) AS n FROM avatars WHERE deleted_at IS NULL GROUP BY status",
+                &[],
+            )
+            .await?;
+        let bytes: Option<StoredBytes> = self
+            .opt(
+                "SELECT COALESCE(sum(size_bytes), 0)::BIGINT AS bytes FROM avatar_variants",
+                &[],
+            )
+            .await?;
+        let by_status: Vec<(&'static str, u64)> = [
+            Status::Uploading,
+            Status::Processing,
+            Status::Ready,
+            Status::Failed,
+        ]
+        .into_iter()
+        .map(|status| {
+            let n = counts.iter().find(|c| c.0 == status).map_or(0, |c| c.1);
+            (status.as_str(), n.max(0) as u64)
+        })
+        .collect();
+        crate::metrics::inventory(&by_status, bytes.map_or(0, |b| b.0.max(0) as u64));
+        Ok(())
     }
 
     /// Which of `ids` have a row (deleted or not).

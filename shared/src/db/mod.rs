@@ -21,6 +21,7 @@ use std::time::Duration;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{NoTls, Row};
+use tracing::Instrument;
 
 pub use avatars::{AvatarRow, Inserted, ListCursor, NewAvatar, IDEMPOTENCY_WINDOW_HOURS};
 pub use variants::VariantRow;
@@ -75,6 +76,46 @@ fn column<'a, T: FromSql<'a>>(row: &'a Row, column: &'static str) -> Result<T, D
     })
 }
 
+/// The operation and table of a statement, from its text: `("SELECT",
+/// "avatars")`. What its span says (never the parameters).
+fn summarize(sql: &'static str) -> (&'static str, &'static str) {
+    let operation = sql.split_whitespace().next().unwrap_or("SQL");
+    let after = match operation {
+        "INSERT" => " INTO ",
+        "UPDATE" => "UPDATE ",
+        _ => " FROM ",
+    };
+    let table = sql
+        .find(after)
+        .map(|at| &sql[at + after.len()..])
+        .and_then(|rest| {
+            rest.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .next()
+        })
+        .filter(|t| !t.is_empty())
+        .unwrap_or("");
+    (operation, table)
+}
+
+/// The client span of one statement (OpenTelemetry's database
+/// conventions: `db.system.name`, `db.operation.name`,
+/// `db.collection.name`), only inside a span: the metrics poller's
+/// queries start no trace.
+fn statement_span(sql: &'static str) -> tracing::Span {
+    if tracing::Span::current().is_none() {
+        return tracing::Span::none();
+    }
+    let (operation, table) = summarize(sql);
+    tracing::info_span!(
+        "db_statement",
+        otel.name = %format!("{operation} {table}"),
+        otel.kind = "client",
+        db.system.name = "postgresql",
+        db.operation.name = operation,
+        db.collection.name = table,
+    )
+}
+
 /// One statement on a pooled client or inside a transaction, prepared once
 /// per connection and cached there.
 async fn prepared(
@@ -90,13 +131,17 @@ async fn fetch_all<T: FromRow>(
     sql: &'static str,
     params: Params<'_>,
 ) -> Result<Vec<T>, DbError> {
-    let statement = prepared(client, sql).await?;
-    client
-        .query(&statement, params)
-        .await?
-        .iter()
-        .map(T::from_row)
-        .collect()
+    async {
+        let statement = prepared(client, sql).await?;
+        client
+            .query(&statement, params)
+            .await?
+            .iter()
+            .map(T::from_row)
+            .collect()
+    }
+    .instrument(statement_span(sql))
+    .await
 }
 
 /// The row of `sql`, if any, as `T`.
@@ -105,13 +150,17 @@ async fn fetch_opt<T: FromRow>(
     sql: &'static str,
     params: Params<'_>,
 ) -> Result<Option<T>, DbError> {
-    let statement = prepared(client, sql).await?;
-    client
-        .query_opt(&statement, params)
-        .await?
-        .as_ref()
-        .map(T::from_row)
-        .transpose()
+    async {
+        let statement = prepared(client, sql).await?;
+        client
+            .query_opt(&statement, params)
+            .await?
+            .as_ref()
+            .map(T::from_row)
+            .transpose()
+    }
+    .instrument(statement_span(sql))
+    .await
 }
 
 /// Runs `sql`; the number of rows it changed.
@@ -120,8 +169,12 @@ async fn execute(
     sql: &'static str,
     params: Params<'_>,
 ) -> Result<u64, DbError> {
-    let statement = prepared(client, sql).await?;
-    Ok(client.execute(&statement, params).await?)
+    async {
+        let statement = prepared(client, sql).await?;
+        Ok(client.execute(&statement, params).await?)
+    }
+    .instrument(statement_span(sql))
+    .await
 }
 
 /// The pool and the repository methods (in [`avatars`], [`variants`] and
@@ -242,6 +295,17 @@ impl Database {
         Ok(())
     }
 
+    /// Records the pool's connections (in use, idle) and waiting tasks as
+    /// metrics.
+    pub fn record_pool_metrics(&self) {
+        let status = self.pool.status();
+        crate::metrics::db_pool(
+            status.size.saturating_sub(status.available),
+            status.available,
+            status.waiting,
+        );
+    }
+
     /// Every row of `sql` as `T`, on a pooled connection.
     async fn all<T: FromRow>(
         &self,
@@ -263,5 +327,30 @@ impl Database {
     /// Runs `sql` on a pooled connection; the number of rows it changed.
     async fn run(&self, sql: &'static str, params: Params<'_>) -> Result<u64, DbError> {
         execute(&self.client().await?, sql, params).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_are_summarized_without_their_parameters() {
+        assert_eq!(
+            summarize("SELECT id, user_id FROM avatars WHERE id = $1"),
+            ("SELECT", "avatars")
+        );
+        assert_eq!(
+            summarize("INSERT INTO avatar_variants (avatar_id) SELECT $1 WHERE EXISTS (SELECT 1 FROM avatars)"),
+            ("INSERT", "avatar_variants")
+        );
+        assert_eq!(
+            summarize("UPDATE avatars SET status = $2 WHERE id = $1"),
+            ("UPDATE", "avatars")
+        );
+        assert_eq!(
+            summarize("DELETE FROM avatars WHERE id = $1"),
+            ("DELETE", "avatars")
+        );
     }
 }

@@ -5,7 +5,8 @@
 //!   the path ([`VisibleAvatar`]), the query string;
 //! * [`conditional`]: ETags on the wire and `304 Not Modified`;
 //! * [`html`]: the web form's error page and `Accept: text/html`;
-//! * `middleware`: JSON bodies for every error response, request logs;
+//! * `middleware`: JSON bodies for every error response; each request's
+//!   server span, duration metric and log line;
 //!
 //! and [`service`], which finishes a function's routes as a deployable
 //! router.
@@ -50,6 +51,6 @@ pub fn service(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
         .route("/health", get(crate::health::health))
         .fallback(route_not_found)
         .layer(axum::middleware::map_response(middleware::json_errors))
-        .layer(axum::middleware::from_fn(middleware::log_requests))
+        .layer(axum::middleware::from_fn(middleware::observe_requests))
         .with_state(state)
 }
