@@ -112,13 +112,12 @@ ensure_tools() {
   fi
 }
 
-# use_isolated_names KIND: exports DATABASE_URL, AVATAR_BUCKET, WEB_BUCKET,
-# UPLOAD_QUEUE and DELETE_QUEUE with names of their own (database
-# avatars_test_KIND_*, which test.sh drops), so runs never share state.
-# ISOLATED_DB is the database's name.
+# use_isolated_names KIND [SUFFIX]: exports DATABASE_URL, AVATAR_BUCKET,
+# WEB_BUCKET, UPLOAD_QUEUE and DELETE_QUEUE with names of their own
+# (database avatars_test_KIND_*, which test.sh drops), so runs never share
+# state. ISOLATED_DB is the database's name.
 use_isolated_names() {
-  local kind="$1" suffix
-  suffix="$(date +%s)$$$RANDOM"
+  local kind="$1" suffix="${2:-$(date +%s)$$$RANDOM}"
   ISOLATED_DB="avatars_test_${kind}_$suffix"
   export DATABASE_URL="${DATABASE_URL%/*}/$ISOLATED_DB"
   export AVATAR_BUCKET="test-$kind-$suffix" WEB_BUCKET="web-$kind-$suffix"
@@ -128,15 +127,19 @@ use_isolated_names() {
 # serve_isolated LOGFILE [VAR=VALUE...]: `avatar-local serve` (the debug
 # build; the binary `make run` runs in release) on a free port with its own
 # database, buckets and queues (use_isolated_names), against the emulator and
-# PostgreSQL of stack_up. Sets SERVICE_URL and SERVICE_PID once /health answers.
+# PostgreSQL of stack_up. Sets SERVICE_URL, SERVICE_PID and
+# SERVICE_UPLOAD_QUEUE (its upload queue's name) once /health answers.
 serve_isolated() {
   local logfile="$1" port bin
   shift
   bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/avatar-local"
   [ -x "$bin" ] || cargo build --locked -p avatar-local
   port="$(free_port)"
+  local suffix
+  suffix="$(date +%s)$$$RANDOM"
+  SERVICE_UPLOAD_QUEUE="uploads-svc-$suffix"
   (
-    use_isolated_names svc
+    use_isolated_names svc "$suffix"
     export GATEWAY_ADDR="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-info}" "$@"
     exec "$bin" serve
   ) >"$logfile" 2>&1 &

@@ -32,12 +32,14 @@ else
 fi
 # Suites over whole processes, on the same emulator and PostgreSQL: the
 # Lambda runtime path under `cargo lambda watch`, the browser tests of the
-# web pages and schemathesis over the OpenAPI document (SUITES=0 skips all
-# three, e.g. when running one Rust test by name).
+# web pages, schemathesis over the OpenAPI document, and the alert rules
+# and dashboard queries against a real Prometheus (SUITES=0 skips them,
+# e.g. when running one Rust test by name).
 if [ "${SUITES:-1}" != 0 ]; then
   bash "$ROOT/scripts/lambda-tests.sh" || status=$?
   bash "$ROOT/scripts/web-tests.sh" || status=$?
   bash "$ROOT/scripts/api-fuzz.sh" || status=$?
+  bash "$ROOT/scripts/observability-tests.sh" || status=$?
 fi
 drop_test_databases
 exit "$status"
