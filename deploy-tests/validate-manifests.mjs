@@ -1,6 +1,7 @@
 // Validates every manifest under a directory against its schema, offline:
-// core kinds with `kubernetes-models`, Knative (Serving, Eventing sources)
-// and Gateway API kinds with `@kubernetes-models/knative` and
+// core kinds with `kubernetes-models`, Knative (Serving, Eventing sources),
+// the Prometheus Operator's PodMonitor, and Gateway API kinds with
+// `@kubernetes-models/knative`, `@kubernetes-models/prometheus-operator` and
 // `/gateway-api` (JSON schemas generated from the projects' CRDs, checked
 // with ajv). A kind without a model is an error, not a skip.
 //
@@ -23,6 +24,7 @@ function modelPath(apiVersion, kind) {
   const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
   if (group === "gateway.networking.k8s.io") return `@kubernetes-models/gateway-api/${group}/${version}/${kind}`;
   if (group.endsWith("knative.dev")) return `@kubernetes-models/knative/${group}/${version}/${kind}`;
+  if (group === "monitoring.coreos.com") return `@kubernetes-models/prometheus-operator/${group}/${version}/${kind}`;
   return `kubernetes-models/${group ? `${group}/` : ""}${version}/${kind}`;
 }
 

@@ -85,6 +85,19 @@ def check_compose(problems, stage_names):
             unknown = set(svc.get("environment", {})) - settings_read() - {"SERVICES"}
             if unknown:
                 problems.append(f"service {name} sets variables the code never reads: {sorted(unknown)}")
+    observability = {n for n, svc in services.items() if "observability" in svc.get("profiles", [])}
+    if observability != {"prometheus", "grafana", "jaeger"}:
+        problems.append(f"observability profile is {sorted(observability)}, not prometheus, grafana, jaeger")
+    for name in sorted(observability):
+        for volume in services[name].get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./") and not (ROOT / source).exists():
+                problems.append(f"service {name} mounts {source}, which does not exist")
+    scrape = yaml.safe_load((ROOT / "observability/prometheus/prometheus.compose.yml").read_text())
+    targets = [t for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]]
+    metrics_port = services["avatars"]["environment"].get("METRICS_ADDR", "").rsplit(":", 1)[-1]
+    if targets != [f"avatars:{metrics_port}"]:
+        problems.append(f"compose Prometheus scrapes {targets}, not the avatars service's METRICS_ADDR")
     missing = sorted(f for f in function_binaries() if services.get(f, {}).get("command") != [f"/usr/local/bin/{f}"])
     if missing:
         problems.append(f"functions without their own compose service running their binary: {missing}")

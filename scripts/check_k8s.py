@@ -12,6 +12,8 @@
 * The SQS IntegrationSources feed the thumbnail and purge functions, and a
   PingSource runs the hourly sweep.
 * Every ConfigMap key is a setting the code reads (in_code.settings_read).
+* The PodMonitor scrapes GET /metrics of every function's pods, and the
+  HTTPRoute never routes /metrics to the public.
 
 Schemas are validated separately (kubernetes-validate and
 deploy-tests/validate-manifests.mjs). Run with the tools venv's Python.
@@ -89,6 +91,10 @@ def check_routes(docs) -> bool:
     ok &= compare("web page routes", "httproute.yaml", got_web, want_web)
 
     expected = [(meth, p, f) for meth, p, f in function_routes()] + [(meth, p, "web") for meth, p in web_routes()]
+    private = [m for m in matches if path_matches(m[1], m[2], "/metrics")]
+    if private:
+        print(f"httproute.yaml routes /metrics to the public: {private}")
+        ok = False
     for method, path, target in expected:
         hits = [m for m in matches if m[0] == method and path_matches(m[1], m[2], sample(path))]
         if len(hits) != 1 or hits[0][3] != target:
@@ -166,6 +172,28 @@ def check_config(docs) -> bool:
     return True
 
 
+def check_monitoring(docs) -> bool:
+    """The PodMonitor scrapes GET /metrics of every function's pods."""
+    monitors = [d for _, d in docs if d["kind"] == "PodMonitor"]
+    if len(monitors) != 1:
+        print(f"expected one PodMonitor, found {len(monitors)}")
+        return False
+    spec = monitors[0]["spec"]
+    selector = spec["selector"]["matchLabels"]
+    services = [d for _, d in docs if d["kind"] == "Service" and d["apiVersion"].startswith("serving.knative.dev")]
+    unselected = [
+        s["metadata"]["name"] for s in services
+        if not selector.items() <= s["spec"]["template"]["metadata"]["labels"].items()
+    ]
+    paths = {e.get("path") for e in spec["podMetricsEndpoints"]}
+    ok = not unselected and paths == {"/metrics"}
+    if not ok:
+        print(f"PodMonitor misses {unselected} or scrapes {paths} instead of /metrics")
+    else:
+        print(f"PodMonitor: GET /metrics of all {len(services)} functions")
+    return ok
+
+
 def main() -> int:
     docs = list(manifests())
     wrong_namespace = [
@@ -176,7 +204,7 @@ def main() -> int:
     ok = not wrong_namespace
     if wrong_namespace:
         print("outside the avatars namespace:", *wrong_namespace, sep="\n  ")
-    for check in (check_routes, check_services, check_sources, check_config):
+    for check in (check_routes, check_services, check_sources, check_config, check_monitoring):
         ok &= check(docs)
     return 0 if ok else 1
 

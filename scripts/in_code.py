@@ -43,11 +43,15 @@ def function_binaries() -> set[str]:
 
 def settings_read() -> set[str]:
     """Config::from_env's names (shared/src/config.rs), plus those read by
-    the runtime (HOST, PORT), avatar-local, the AWS SDK and tracing."""
+    the runtime (HOST, PORT), avatar-local, the AWS SDK, tracing and the
+    OpenTelemetry SDK (the standard OTEL_* variables)."""
     names = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', (ROOT / "shared/src/config.rs").read_text()))
     return names | {
         "HOST", "PORT", "GATEWAY_ADDR", "SWEEP_INTERVAL_SECONDS", "BATCH_WINDOW_SECONDS", "WEB_STATIC_DIR",
-        "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "RUST_LOG",
+        "METRICS_ADDR", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+        "RUST_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
+        "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG",
     }
 
 
