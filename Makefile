@@ -1,11 +1,14 @@
 # The project's verbs. See README.md for what each needs and sets.
-.PHONY: run test lint fmt build bench coldstart fuzz deps clean
+.PHONY: run observe test lint fmt build bench bench-telemetry coldstart fuzz deps clean
 
 deps: ## Build tools the C codecs need (nasm on x86)
 	bash scripts/ensure-nasm.sh
 
 run: deps ## Serve the whole API on http://127.0.0.1:9000 against a local stack
 	bash scripts/run.sh
+
+observe: deps ## make run plus Prometheus on http://127.0.0.1:9090 scraping it, alert rules loaded
+	bash scripts/observe.sh
 
 test: deps ## Unit, integration and end-to-end tests (starts its own stack)
 	bash scripts/test.sh
@@ -22,6 +25,9 @@ bench: deps ## Thumbnail speed and memory vs libvips and Pillow -> BENCHMARKS.md
 
 coldstart: deps ## Stripped binary sizes and cold starts (Lambda runtime API and HTTP) -> BENCHMARKS.md
 	bash scripts/coldstart.sh
+
+bench-telemetry: deps ## GET of a stored variant with trace export off and on (wrk) -> BENCHMARKS.md
+	bash scripts/telemetry-bench.sh
 
 FUZZ_SECONDS ?= 600
 
