@@ -140,7 +140,7 @@ serve_isolated() {
   SERVICE_UPLOAD_QUEUE="uploads-svc-$suffix"
   (
     use_isolated_names svc "$suffix"
-    export GATEWAY_ADDR="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-info}" "$@"
+    export GATEWAY_ADDR="127.0.0.1:$port" METRICS_ADDR="127.0.0.1:$(free_port)" RUST_LOG="${RUST_LOG:-info}" "$@"
     exec "$bin" serve
   ) >"$logfile" 2>&1 &
   SERVICE_PID=$!

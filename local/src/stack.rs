@@ -97,9 +97,10 @@ impl Stack {
         let app = gateway(state.clone());
         let mut stop = rx.clone();
         tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                stopped(&mut stop).await;
-            });
+            let serve = axum::serve(avatar_shared::linger::LingeringListener(listener), app)
+                .with_graceful_shutdown(async move {
+                    stopped(&mut stop).await;
+                });
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "gateway stopped");
             }

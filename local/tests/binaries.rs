@@ -5,27 +5,12 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use avatar_shared::Config;
-use common::TestApp;
+use common::{binary, free_port, TestApp};
 use serde_json::{json, Value};
-
-/// `target/<profile>/<name>`, built by `cargo nextest run --workspace` /
-/// `cargo test --workspace` along with this test.
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} not built (run the workspace's tests)",
-        path.display()
-    );
-    path
-}
 
 struct Running(Child, String);
 
@@ -34,14 +19,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn start(name: &str, config: &Config) -> Running {

@@ -19,6 +19,42 @@ pub fn scale_for(width: u32, height: u32, min_short_side: u32) -> u8 {
         .unwrap_or(8)
 }
 
+/// Whether the frame of a JPEG is progressive (SOF2, SOF6, SOF10 or SOF14),
+/// read by walking its marker segments up to the first Start Of Frame;
+/// `false` for anything that is not a well-formed marker sequence there.
+/// libjpeg keeps the coefficients of a whole progressive image in memory
+/// (2 bytes per coefficient, at full size whatever the output scale), so
+/// a decode budget must count them.
+pub fn is_progressive(bytes: &[u8]) -> bool {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    let mut at = 2;
+    loop {
+        // Markers may be preceded by any number of 0xFF fill bytes.
+        while bytes.get(at) == Some(&0xFF) && bytes.get(at + 1) == Some(&0xFF) {
+            at += 1;
+        }
+        let (Some(&0xFF), Some(&marker)) = (bytes.get(at), bytes.get(at + 1)) else {
+            return false;
+        };
+        match marker {
+            0xC2 | 0xC6 | 0xCA | 0xCE => return true,
+            // Any other SOF, or a scan before a frame: not progressive.
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => return false,
+            0xDA | 0xD9 => return false,
+            // Standalone markers without a length.
+            0x01 | 0xD0..=0xD7 => at += 2,
+            _ => {
+                let (Some(&hi), Some(&lo)) = (bytes.get(at + 2), bytes.get(at + 3)) else {
+                    return false;
+                };
+                at += 2 + usize::from(u16::from_be_bytes([hi, lo]));
+            }
+        }
+    }
+}
+
 /// Decodes at scale M/8 (see [`scale_for`]). `Ok(None)` for colour spaces
 /// this path does not convert (CMYK/YCCK): the caller falls back to the
 /// full-size decoder.
@@ -93,5 +129,26 @@ mod tests {
         // Short side below the request: full size, never upscaled later.
         assert_eq!(scale_for(1080, 1920, 1200), 8);
         assert_eq!(scale_for(10, 10, 1), 1);
+    }
+
+    #[test]
+    fn progressive_frames_are_told_from_their_markers() {
+        let fixture = |name| crate::testing::fixture(name);
+        assert!(is_progressive(&fixture("jp3_photo_sunset_prog.jpg")));
+        assert!(!is_progressive(&fixture("j09_photo_eveningglow.jpg")));
+        // EXIF (APP1) before the frame is walked over.
+        assert!(!is_progressive(&fixture("j17_photo_dragonfly_exif6.jpg")));
+        // Truncated before any frame: not progressive.
+        for broken in [
+            &b""[..],
+            b"\xFF\xD8",
+            b"\xFF\xD8\xFF\xE0\xFF",
+            b"\xFF\xD8\xFF\xE0\x00\x10",
+        ] {
+            assert!(!is_progressive(broken), "{broken:?}");
+        }
+        // The marker alone says so.
+        assert!(is_progressive(b"\xFF\xD8\xFF\xC2"));
+        assert!(!is_progressive(&fixture("p07_art_sway.png")));
     }
 }

@@ -93,6 +93,11 @@ pub struct Probe {
     pub height: u32,
     /// EXIF orientation, 1–8 (1 when absent).
     pub orientation: u8,
+    /// Bytes per decoded pixel (1 for 8-bit grey, 3 for RGB, 4 for RGBA, 8
+    /// for 16-bit RGBA).
+    pub bytes_per_pixel: u8,
+    /// A progressive JPEG ([`jpeg::is_progressive`]); `false` otherwise.
+    pub progressive: bool,
 }
 
 impl Probe {
@@ -192,6 +197,7 @@ fn open(bytes: &[u8], limits: Limits) -> Result<(impl ImageDecoder + '_, Probe),
         });
     }
     let orientation = decoder.orientation().map(|o| o.to_exif()).unwrap_or(1);
+    let bytes_per_pixel = decoder.color_type().bytes_per_pixel();
     Ok((
         decoder,
         Probe {
@@ -199,6 +205,8 @@ fn open(bytes: &[u8], limits: Limits) -> Result<(impl ImageDecoder + '_, Probe),
             width,
             height,
             orientation,
+            bytes_per_pixel,
+            progressive: format == ImageFormat::Jpeg && jpeg::is_progressive(bytes),
         },
     ))
 }
@@ -211,6 +219,38 @@ fn open(bytes: &[u8], limits: Limits) -> Result<(impl ImageDecoder + '_, Probe),
 /// headers, [`ImageError::TooManyPixels`].
 pub fn probe(bytes: &[u8], limits: Limits) -> Result<Probe, ImageError> {
     open(bytes, limits).map(|(_, probe)| probe)
+}
+
+/// The most memory decoding `probe`'s image and rendering from it may
+/// take, bytes: the decoded pixels at the size shrink-on-load gives for
+/// `min_short_side` (JPEG: M/8; WebP: scaled to that short side; PNG: full
+/// size) at the decoder's bytes per pixel, plus an 8-bit RGBA copy of them
+/// and as much again for the resize and encode buffers, plus 4 MiB for the
+/// codecs' own state; a progressive JPEG adds libjpeg's whole-image
+/// coefficient buffer (2 bytes per sample at full size, whatever the
+/// scale). An upper bound, known before a pixel is decoded: what a decode
+/// budget reserves.
+pub fn memory_needed(probe: &Probe, min_short_side: Option<u32>) -> u64 {
+    let (w, h) = (u64::from(probe.width), u64::from(probe.height));
+    let short = w.min(h).max(1);
+    let (dw, dh) = match (probe.format, min_short_side) {
+        (ImageFormat::Jpeg, Some(side)) => {
+            let m = u64::from(jpeg::scale_for(probe.width, probe.height, side));
+            ((w * m).div_ceil(8), (h * m).div_ceil(8))
+        }
+        (ImageFormat::Webp, Some(side)) if u64::from(side) < short => (
+            (w * u64::from(side)).div_ceil(short),
+            (h * u64::from(side)).div_ceil(short),
+        ),
+        _ => (w, h),
+    };
+    let bpp = u64::from(probe.bytes_per_pixel);
+    let coefficients = if probe.progressive {
+        w * h * bpp * 2
+    } else {
+        0
+    };
+    dw * dh * (bpp + 4 + 4) + coefficients + (4 << 20)
 }
 
 /// Decodes the whole image once, at full size. Truncated or corrupt data is
@@ -302,6 +342,47 @@ fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImageError> {
     }
 }
 
+/// The short side [`render`] decodes at for `variants`: just large enough
+/// for the largest thumbnail; `None` (everything) when the original size
+/// is wanted.
+fn render_short_side(variants: &[Variant]) -> Option<u32> {
+    variants
+        .iter()
+        .map(|v| v.size.side())
+        .try_fold(0, |acc, side| side.map(|s| acc.max(s)))
+}
+
+/// The short side [`ingest`] decodes at: an upright original is only
+/// validated (a 1/8 JPEG decode still reads every coefficient); a rotated
+/// one is re-encoded, so decoded whole.
+fn ingest_short_side(probe: &Probe) -> Option<u32> {
+    (probe.orientation == 1).then_some(1)
+}
+
+/// [`memory_needed`] by [`render`] of `variants` from `bytes`.
+///
+/// # Errors
+/// As [`probe`].
+pub fn render_memory(
+    bytes: &[u8],
+    limits: Limits,
+    variants: &[Variant],
+) -> Result<u64, ImageError> {
+    Ok(memory_needed(
+        &probe(bytes, limits)?,
+        render_short_side(variants),
+    ))
+}
+
+/// [`memory_needed`] by [`ingest`] of `bytes`.
+///
+/// # Errors
+/// As [`probe`].
+pub fn ingest_memory(bytes: &[u8], limits: Limits) -> Result<u64, ImageError> {
+    let probe = probe(bytes, limits)?;
+    Ok(memory_needed(&probe, ingest_short_side(&probe)))
+}
+
 /// Validates an upload and prepares the original to store: decodes it once
 /// (so undecodable files are rejected at upload time; an upright JPEG at
 /// 1/8 scale, which still reads every coefficient), then strips metadata
@@ -311,11 +392,8 @@ fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImageError> {
 /// # Errors
 /// As [`decode`]; [`ImageError::Encode`] if re-encoding fails.
 pub fn ingest(bytes: &[u8], limits: Limits) -> Result<Ingested, ImageError> {
-    // An upright original is only validated (a 1/8 JPEG decode still reads
-    // every coefficient); a rotated one is re-encoded, so decode it whole.
     let (decoder, probe) = open(bytes, limits)?;
-    let upright = probe.orientation == 1;
-    let decoded = decode_opened(bytes, decoder, probe, upright.then_some(1))?;
+    let decoded = decode_opened(bytes, decoder, probe, ingest_short_side(&probe))?;
     let (width, height) = decoded.probe.display_dimensions();
     let format = decoded.probe.format;
     let bytes = if decoded.probe.orientation == 1 {
@@ -344,13 +422,7 @@ pub fn render(
     limits: Limits,
     variants: &[Variant],
 ) -> Result<Vec<Rendition>, ImageError> {
-    // Decode just large enough for the largest thumbnail; the original
-    // size needs everything.
-    let min_short_side = variants
-        .iter()
-        .map(|v| v.size.side())
-        .try_fold(0, |acc, side| side.map(|s| acc.max(s)));
-    let decoded = decode_at_least(bytes, limits, min_short_side)?;
+    let decoded = decode_at_least(bytes, limits, render_short_side(variants))?;
     variants
         .iter()
         .map(|v| render_variant(&decoded, *v))

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::auth::Authenticator;
+use crate::budget::DecodeBudget;
 use crate::config::Config;
 use crate::db::Database;
 use crate::queue::Queue;
@@ -26,19 +28,28 @@ pub struct AppState {
     pub upload_queue: Queue,
     /// The queue AvatarDeleteEvent goes to (`DELETE_QUEUE`; purge's source).
     pub delete_queue: Queue,
+    /// Who is acting (`AUTH_MODE`).
+    pub auth: Arc<Authenticator>,
+    /// The memory every decode reserves first.
+    pub budget: DecodeBudget,
 }
 
 impl AppState {
     /// Builds every client for `config` (no network I/O until first use).
     ///
     /// # Errors
-    /// When `DATABASE_URL` does not parse.
+    /// When `DATABASE_URL` does not parse, or the HTTPS client of `jwt`
+    /// mode cannot be built.
     pub async fn new(config: Config) -> anyhow::Result<Arc<Self>> {
         let (s3, sqs) = crate::aws::clients(&config).await;
         let storage = Storage::new(s3, config.bucket.clone());
         let upload_queue = Queue::new(sqs.clone(), config.upload_queue.clone());
         Ok(Arc::new(Self {
             db: Database::connect(&config.database_url, config.database_pool_size)?,
+            auth: Arc::new(
+                Authenticator::new(config.auth_mode, &config.jwt).map_err(anyhow::Error::msg)?,
+            ),
+            budget: DecodeBudget::for_process(&config),
             web: storage.bucket_named(config.web_bucket.clone()),
             storage,
             upload_queue,

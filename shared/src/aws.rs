@@ -1,42 +1,99 @@
 //! The AWS clients (built once per cold start) and the one error type for a
 //! failed call to S3 or SQS.
 
-use std::fmt::Display;
-
-use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use crate::config::Config;
 
-/// A failed call to S3 or SQS: network, throttling, permissions, a missing
-/// bucket or queue. Clients see 503 (the dependency is unavailable); the
-/// message, with the SDK's whole error context, is only logged.
+/// A boxed error, the cause of an [`AwsError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Error codes S3 and SQS answer when they shed load or fail inside:
+/// worth retrying.
+const TRANSIENT_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "ServiceUnavailable",
+    "InternalError",
+    "InternalFailure",
+];
+
+/// A failed call to S3 or SQS. [`AwsError::is_transient`] says which side
+/// of the line it is on: network failures, timeouts, throttling and 5xx are
+/// transient (clients see 503 with `Retry-After`); anything else —
+/// permissions, a missing bucket or queue, a request that cannot be built —
+/// is a fault of the deployment or the code (500). The SDK's error is kept
+/// as the `source`, so the log line has the whole chain; clients see none
+/// of it.
 #[derive(Debug, thiserror::Error)]
-#[error("{service} {operation} failed: {message}")]
+#[error("{service} {operation} failed")]
 pub struct AwsError {
     service: &'static str,
     operation: &'static str,
-    message: String,
+    transient: bool,
+    #[source]
+    source: BoxError,
 }
 
 impl AwsError {
-    /// An error returned by an SDK call, with its whole context (the
-    /// service's code and message, or the connector's error).
-    pub fn sdk<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    /// An error returned by an SDK call, classified by its kind, its HTTP
+    /// status and its error code.
+    pub fn sdk<E>(
         service: &'static str,
         operation: &'static str,
-        error: SdkError<E, R>,
-    ) -> Self {
-        Self::new(service, operation, DisplayErrorContext(&error))
-    }
-
-    /// Any other failure of `operation` (a body that broke off, a request
-    /// that could not be built or signed).
-    pub fn new(service: &'static str, operation: &'static str, message: impl Display) -> Self {
+        error: SdkError<E, HttpResponse>,
+    ) -> Self
+    where
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    {
+        let transient = match &error {
+            SdkError::DispatchFailure(_)
+            | SdkError::TimeoutError(_)
+            | SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(e) => {
+                let status = e.raw().status().as_u16();
+                status >= 500
+                    || status == 429
+                    || e.err()
+                        .code()
+                        .is_some_and(|code| TRANSIENT_CODES.contains(&code))
+            }
+            _ => false,
+        };
         Self {
             service,
             operation,
-            message: message.to_string(),
+            transient,
+            source: Box::new(error),
         }
+    }
+
+    /// A failure of `operation` outside the SDK's own errors: a response
+    /// body that broke off (`transient`), a request that could not be built
+    /// or signed (not).
+    pub fn new(
+        service: &'static str,
+        operation: &'static str,
+        transient: bool,
+        cause: impl Into<BoxError>,
+    ) -> Self {
+        Self {
+            service,
+            operation,
+            transient,
+            source: cause.into(),
+        }
+    }
+
+    /// Whether retrying later may succeed (503) rather than not (500).
+    pub fn is_transient(&self) -> bool {
+        self.transient
     }
 }
 

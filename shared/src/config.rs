@@ -13,6 +13,46 @@ pub struct ConfigError {
     reason: String,
 }
 
+/// How the acting user is established (`AUTH_MODE`; [`crate::auth`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// `header`: `X-User-ID` trusted as sent (behind an authenticating
+    /// gateway, or locally). The default.
+    Header,
+    /// `jwt`: `Authorization: Bearer`, verified against the JWKS.
+    Jwt,
+    /// `authorizer`: the claims of API Gateway's JWT authorizer (Lambda).
+    Authorizer,
+}
+
+impl AuthMode {
+    /// The setting's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Header => "header",
+            Self::Jwt => "jwt",
+            Self::Authorizer => "authorizer",
+        }
+    }
+}
+
+/// What `jwt` and `authorizer` modes read (`JWT_*`).
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    /// `JWT_JWKS_URL`: where the signing keys are (https, or http to
+    /// loopback only).
+    pub jwks_url: String,
+    /// `JWT_ISSUER`: the `iss` a token must have.
+    pub issuer: String,
+    /// `JWT_AUDIENCE`: the `aud` a token must have.
+    pub audience: String,
+    /// `JWT_USER_CLAIM`: the claim holding the user id (default `sub`).
+    pub user_claim: String,
+    /// `JWT_JWKS_REFRESH_SECONDS`: the least time between two fetches of
+    /// the JWKS for an unknown `kid` (default 300 s).
+    pub jwks_refresh: Duration,
+}
+
 /// Service configuration (see the README for every default).
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -62,6 +102,22 @@ pub struct Config {
     /// `ORPHAN_GRACE_SECONDS`: age before the purge sweep touches an object
     /// without a row or a soft-deleted row whose purge event went missing.
     pub orphan_grace: Duration,
+    /// `AUTH_MODE`: `header` (default), `jwt` or `authorizer`.
+    pub auth_mode: AuthMode,
+    /// The `JWT_*` settings (checked when `auth_mode` is `jwt`).
+    pub jwt: JwtConfig,
+    /// `UPLOADS_PER_USER_PER_MINUTE`: uploads (multipart or direct) one user
+    /// may start per clock minute, across every instance; 0 = no limit.
+    pub uploads_per_user_per_minute: u32,
+    /// `MAX_AVATARS_PER_USER`: avatars one user may keep (not deleted);
+    /// 0 = no limit.
+    pub max_avatars_per_user: u32,
+    /// `DECODE_MEMORY_MB`: the decode budget, MiB; `None` = derived from
+    /// the function's memory ([`crate::budget`]).
+    pub decode_memory_mb: Option<u64>,
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call the
+    /// API from a browser (`https://app.example`); empty = no CORS headers.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Config {
@@ -103,6 +159,52 @@ impl Config {
                 }),
             }
         };
+        let invalid = |name: &'static str, value: &str, reason: &str| ConfigError {
+            name,
+            value: value.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let auth_mode = match text("AUTH_MODE", "header").trim() {
+            "header" => AuthMode::Header,
+            "jwt" => AuthMode::Jwt,
+            "authorizer" => AuthMode::Authorizer,
+            other => {
+                return Err(invalid(
+                    "AUTH_MODE",
+                    other,
+                    "expected header, jwt or authorizer",
+                ))
+            }
+        };
+        let jwt = JwtConfig {
+            jwks_url: text("JWT_JWKS_URL", "").trim().to_owned(),
+            issuer: text("JWT_ISSUER", "").trim().to_owned(),
+            audience: text("JWT_AUDIENCE", "").trim().to_owned(),
+            user_claim: text("JWT_USER_CLAIM", "sub").trim().to_owned(),
+            jwks_refresh: Duration::from_secs(number("JWT_JWKS_REFRESH_SECONDS", 300)?),
+        };
+        if auth_mode == AuthMode::Jwt {
+            for (name, value) in [
+                ("JWT_JWKS_URL", &jwt.jwks_url),
+                ("JWT_ISSUER", &jwt.issuer),
+                ("JWT_AUDIENCE", &jwt.audience),
+            ] {
+                if value.is_empty() {
+                    return Err(invalid(name, value, "required when AUTH_MODE=jwt"));
+                }
+            }
+            if !jwks_url_allowed(&jwt.jwks_url) {
+                return Err(invalid(
+                    "JWT_JWKS_URL",
+                    &jwt.jwks_url,
+                    "must be https (plain http only to 127.0.0.1, ::1 or localhost)",
+                ));
+            }
+        }
+        let decode_memory_mb = match lookup("DECODE_MEMORY_MB") {
+            None => None,
+            Some(_) => Some(number("DECODE_MEMORY_MB", 0)?.max(16)),
+        };
         let max_receive_count = number("MAX_RECEIVE_COUNT", 5)?;
         if !(1..=1000).contains(&max_receive_count) {
             return Err(ConfigError {
@@ -132,6 +234,18 @@ impl Config {
                 number("DOWNLOAD_URL_TTL_SECONDS", 300)?.clamp(1, 604_800),
             ),
             redirect_above_bytes: number("REDIRECT_ABOVE_BYTES", 4 * 1024 * 1024)?,
+            auth_mode,
+            jwt,
+            uploads_per_user_per_minute: number("UPLOADS_PER_USER_PER_MINUTE", 30)?
+                .min(u64::from(u32::MAX)) as u32,
+            max_avatars_per_user: number("MAX_AVATARS_PER_USER", 0)?.min(u64::from(u32::MAX))
+                as u32,
+            decode_memory_mb,
+            cors_allowed_origins: text("CORS_ALLOWED_ORIGINS", "")
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
         })
     }
 
@@ -151,6 +265,23 @@ impl Config {
     pub fn public_url(&self, path: &str) -> String {
         format!("{}{path}", self.public_base_url)
     }
+}
+
+/// Whether a JWKS may be fetched from `url`: https anywhere, plain http
+/// only from this machine (a test's, or a sidecar's).
+fn jwks_url_allowed(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    matches!(host, "127.0.0.1" | "::1" | "localhost")
 }
 
 #[cfg(test)]
@@ -191,5 +322,43 @@ mod tests {
         assert!(err.to_string().contains("MAX_PIXELS"));
         assert!(with(&[("MAX_RECEIVE_COUNT", "0")]).is_err());
         assert!(with(&[("S3_FORCE_PATH_STYLE", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn auth_settings() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.auth_mode, AuthMode::Header);
+        assert_eq!(c.jwt.user_claim, "sub");
+        assert_eq!(c.uploads_per_user_per_minute, 30);
+        assert!(c.cors_allowed_origins.is_empty());
+        let jwt = [
+            ("AUTH_MODE", "jwt"),
+            ("JWT_ISSUER", "https://issuer.example"),
+            ("JWT_AUDIENCE", "avatars"),
+        ];
+        assert!(with(&jwt).is_err(), "the JWKS URL is required");
+        for (url, ok) in [
+            ("https://issuer.example/.well-known/jwks.json", true),
+            ("http://127.0.0.1:8080/jwks", true),
+            ("http://[::1]:8080/jwks", true),
+            ("http://localhost/jwks", true),
+            ("http://issuer.example/jwks", false),
+            ("http://127.0.0.1.evil.example/jwks", false),
+            ("ftp://127.0.0.1/jwks", false),
+        ] {
+            let mut vars = jwt.to_vec();
+            vars.push(("JWT_JWKS_URL", url));
+            assert_eq!(with(&vars).is_ok(), ok, "{url}");
+        }
+        assert!(with(&[("AUTH_MODE", "magic")]).is_err());
+        let c = with(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://a.example/, https://b.example",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.cors_allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
     }
 }

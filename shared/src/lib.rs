@@ -9,14 +9,18 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod aws;
+pub mod budget;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod events;
 pub mod health;
 pub mod http;
+pub mod http_client;
 pub mod keys;
+pub mod linger;
 pub mod metrics;
 pub mod originals;
 pub mod queue;

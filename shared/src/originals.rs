@@ -11,6 +11,7 @@
 
 use bytes::Bytes;
 
+use crate::budget::{DecodeBudget, OverBudget};
 use crate::db::VariantRow;
 use crate::domain::{AvatarId, Size, UserId, Variant};
 use crate::keys::ObjectKey;
@@ -24,6 +25,10 @@ pub enum IngestError {
     /// a 400 for a multipart upload, `failed` for a direct upload.
     #[error(transparent)]
     Refused(#[from] ImageError),
+    /// Decoding it would take more memory than this process's whole decode
+    /// budget: it can never be processed here (a 400 at upload).
+    #[error(transparent)]
+    OverBudget(#[from] OverBudget),
     /// The blocking ingest task panicked or was cancelled (a bug).
     #[error("ingest task failed: {0}")]
     Task(String),
@@ -60,16 +65,22 @@ impl Original {
 }
 
 /// Validates and strips `upload` as the original of `avatar_id` owned by
-/// `user_id`, within `limits`.
+/// `user_id`, within `limits`, once `budget` has the memory the decode
+/// needs.
 ///
 /// # Errors
-/// [`IngestError::Refused`] for a file that is not an acceptable image.
+/// [`IngestError::Refused`] for a file that is not an acceptable image,
+/// [`IngestError::OverBudget`] for one too large to decode here.
 pub async fn ingest(
     limits: Limits,
+    budget: &DecodeBudget,
     user_id: &UserId,
     avatar_id: AvatarId,
     upload: Bytes,
 ) -> Result<Original, IngestError> {
+    let reservation = budget
+        .reserve(pipeline::ingest_memory(&upload, limits)?)
+        .await?;
     let key = ObjectKey::Original {
         user_id: user_id.clone(),
         avatar_id,
@@ -80,6 +91,7 @@ pub async fn ingest(
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
+        let _reservation = reservation;
         let ingested = pipeline::ingest(&upload, limits)?;
         let row = VariantRow::for_bytes(
             Variant::new(Size::Original, ingested.format),

@@ -3,7 +3,8 @@
 //! upload queue, the delete queue, their dead-letter queues), sharing one
 //! client.
 
-use aws_sdk_sqs::error::SdkError;
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, Message, MessageAttributeValue, MessageSystemAttributeName,
     QueueAttributeName,
@@ -20,9 +21,10 @@ use tracing::Instrument;
 /// A queue failure (network, missing queue). Maps to 503.
 pub type QueueError = AwsError;
 
-fn failed<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    operation: &'static str,
-) -> impl FnOnce(SdkError<E, R>) -> QueueError {
+fn failed<E>(operation: &'static str) -> impl FnOnce(SdkError<E, HttpResponse>) -> QueueError
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+{
     move |e| AwsError::sdk("queue", operation, e)
 }
 
@@ -97,9 +99,9 @@ impl Queue {
                     .send()
                     .await
                     .map_err(failed("get queue url"))?;
-                out.queue_url()
-                    .map(str::to_owned)
-                    .ok_or_else(|| AwsError::new("queue", "get queue url", "no URL in the answer"))
+                out.queue_url().map(str::to_owned).ok_or_else(|| {
+                    AwsError::new("queue", "get queue url", false, "no URL in the answer")
+                })
             })
             .await
             .map(String::as_str)
@@ -112,7 +114,8 @@ impl Queue {
     /// # Errors
     /// [`QueueError`].
     pub async fn send_json<T: Serialize>(&self, message: &T) -> Result<(), QueueError> {
-        let body = serde_json::to_string(message).map_err(|e| AwsError::new("queue", "send", e))?;
+        let body =
+            serde_json::to_string(message).map_err(|e| AwsError::new("queue", "send", false, e))?;
         let url = self.url().await?.to_owned();
         let span = client_span("SQS", "SendMessage", &self.name);
         let mut send = self.client.send_message().queue_url(url).message_body(body);
@@ -122,7 +125,7 @@ impl Queue {
                     .data_type("String")
                     .string_value(value)
                     .build()
-                    .map_err(|e| AwsError::new("queue", "send", e))?;
+                    .map_err(|e| AwsError::new("queue", "send", false, e))?;
                 send = send.message_attributes(name, attribute);
             }
         }
@@ -170,7 +173,7 @@ impl Queue {
                     .id(i.to_string())
                     .receipt_handle(handle)
                     .build()
-                    .map_err(|e| AwsError::new("queue", "delete", e))
+                    .map_err(|e| AwsError::new("queue", "delete", false, e))
             })
             .collect::<Result<Vec<_>, _>>()?;
         if entries.is_empty() {

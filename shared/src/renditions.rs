@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use crate::app::AppState;
+use crate::budget::OverBudget;
 use crate::db::{AvatarRow, DbError, VariantRow};
 use crate::domain::Variant;
 use crate::http::ApiError;
@@ -27,6 +28,10 @@ pub enum RenderError {
     /// The database failed: retryable.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// Rendering would take more memory than the whole decode budget: it
+    /// can never succeed in this process (poison).
+    #[error(transparent)]
+    OverBudget(#[from] OverBudget),
     /// The blocking render task panicked or was cancelled.
     #[error("render task failed: {0}")]
     Task(String),
@@ -39,10 +44,11 @@ impl From<RenderError> for ApiError {
                 tracing::warn!("original object missing for a visible avatar");
                 ApiError::AvatarNotFound
             }
-            RenderError::Image(e) => ApiError::Internal(format!("stored original: {e}")),
+            RenderError::Image(e) => ApiError::Internal(format!("stored original: {e}").into()),
             RenderError::Storage(e) => e.into(),
             RenderError::Db(e) => e.into(),
-            RenderError::Task(e) => ApiError::Internal(e),
+            RenderError::Task(e) => ApiError::Internal(e.into()),
+            RenderError::OverBudget(e) => ApiError::Internal(Box::new(e)),
         }
     }
 }
@@ -76,9 +82,12 @@ pub async fn render_and_store(
         .await?
         .ok_or(RenderError::OriginalMissing)?;
     let limits = state.config.image_limits();
+    let needed = pipeline::render_memory(&original, limits, variants)?;
+    let reservation = state.budget.reserve(needed).await?;
     let wanted = variants.to_vec();
     let span = tracing::Span::current();
     let renditions = tokio::task::spawn_blocking(move || {
+        let _reservation = reservation;
         span.in_scope(|| pipeline::render(&original, limits, &wanted))
     })
     .await

@@ -11,6 +11,11 @@ pub struct Route {
     pub path: &'static str,
     /// Function (binary) name.
     pub function: &'static str,
+    /// Whether the route acts for a user (README "Security"): its handler
+    /// takes the acting user, the OpenAPI operation has a `security`
+    /// requirement, and on AWS the JWT authorizer guards it. Reads are
+    /// public.
+    pub identity: bool,
 }
 
 const fn route(method: &'static str, path: &'static str, function: &'static str) -> Route {
@@ -18,22 +23,30 @@ const fn route(method: &'static str, path: &'static str, function: &'static str)
         method,
         path,
         function,
+        identity: false,
+    }
+}
+
+const fn acting(method: &'static str, path: &'static str, function: &'static str) -> Route {
+    Route {
+        identity: true,
+        ..route(method, path, function)
     }
 }
 
 /// Every API route of the contract served by a function.
 pub const ROUTES: &[Route] = &[
-    route("POST", "/api/v1/avatars", "upload"),
-    route("POST", "/api/v1/avatars/uploads", "upload"),
+    acting("POST", "/api/v1/avatars", "upload"),
+    acting("POST", "/api/v1/avatars/uploads", "upload"),
     route("GET", "/api/v1/avatars/{avatar_id}", "get"),
     route("GET", "/api/v1/users/{user_id}/avatar", "get"),
     route("GET", "/api/v1/avatars/{avatar_id}/metadata", "metadata"),
     route("GET", "/api/v1/users/{user_id}/avatars", "metadata"),
-    route("DELETE", "/api/v1/avatars/{avatar_id}", "delete"),
-    route("DELETE", "/api/v1/users/{user_id}/avatar", "delete"),
+    acting("DELETE", "/api/v1/avatars/{avatar_id}", "delete"),
+    acting("DELETE", "/api/v1/users/{user_id}/avatar", "delete"),
     route("GET", "/health", "metadata"),
     route("GET", "/api/v1/openapi.json", "metadata"),
-    route("POST", "/web/upload", "upload"),
+    acting("POST", "/web/upload", "upload"),
 ];
 
 /// The function that serves `method path` (a route template), if any.
@@ -136,6 +149,25 @@ mod tests {
             }
         }
         assert_eq!(in_spec, routes_in_code());
+    }
+
+    #[test]
+    fn openapi_security_marks_the_routes_that_act_for_a_user() {
+        let spec: serde_json::Value = serde_json::from_str(crate::api::OPENAPI_JSON).unwrap();
+        let mut in_spec = BTreeSet::new();
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if op.get("security").is_some() {
+                    in_spec.insert((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        let in_code: BTreeSet<_> = ROUTES
+            .iter()
+            .filter(|r| r.identity)
+            .map(|r| (r.method.to_owned(), r.path.to_owned()))
+            .collect();
+        assert_eq!(in_spec, in_code);
     }
 
     /// `(METHOD, path) -> statuses` of the OpenAPI document.

@@ -62,7 +62,7 @@ pub async fn shutdown_signal() {
 pub async fn listen(router: Router, addr: SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    axum::serve(listener, router)
+    axum::serve(crate::linger::LingeringListener(listener), router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
@@ -237,7 +237,7 @@ where
     };
     let outcome = handler(event)
         .await
-        .map_err(|e| ApiError::Internal(format!("{e:#}")))?;
+        .map_err(|e| ApiError::Internal(e.into()))?;
     if sqs_message.is_some() && outcome.failed_messages() > 0 {
         return Err(ApiError::Unavailable(
             "the message failed; the source redelivers it".into(),

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
@@ -18,15 +19,16 @@ use tracing::Instrument;
 /// An object-storage failure (network, throttling, permissions). Maps to 503.
 pub type StorageError = AwsError;
 
-fn failed<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    operation: &'static str,
-) -> impl FnOnce(SdkError<E, R>) -> StorageError {
+fn failed<E>(operation: &'static str) -> impl FnOnce(SdkError<E, HttpResponse>) -> StorageError
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+{
     move |e| AwsError::sdk("storage", operation, e)
 }
 
 /// Presigned URL lifetime; S3 accepts 1 s to 7 days.
 fn presigning(ttl: Duration) -> Result<PresigningConfig, StorageError> {
-    PresigningConfig::expires_in(ttl).map_err(|e| AwsError::new("storage", "presign", e))
+    PresigningConfig::expires_in(ttl).map_err(|e| AwsError::new("storage", "presign", false, e))
 }
 
 /// An object read with what S3 says about it.
@@ -232,7 +234,7 @@ impl Storage {
             .body
             .collect()
             .await
-            .map_err(|e| AwsError::new("storage", "get", e))?;
+            .map_err(|e| AwsError::new("storage", "get", true, e))?;
         Ok(Some(StoredObject {
             bytes: body.into_bytes(),
             content_type,
@@ -281,12 +283,12 @@ impl Storage {
                 .iter()
                 .map(|k| ObjectIdentifier::builder().key(k).build())
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| AwsError::new("storage", "delete", e))?;
+                .map_err(|e| AwsError::new("storage", "delete", false, e))?;
             let delete = Delete::builder()
                 .set_objects(Some(objects))
                 .quiet(true)
                 .build()
-                .map_err(|e| AwsError::new("storage", "delete", e))?;
+                .map_err(|e| AwsError::new("storage", "delete", false, e))?;
             let out = self
                 .client
                 .delete_objects()
@@ -297,9 +299,12 @@ impl Storage {
                 .await
                 .map_err(failed("delete"))?;
             if let Some(err) = out.errors().first() {
+                // Per-key failures inside a 200 (AccessDenied, InternalError):
+                // S3 asks for a retry of those keys.
                 return Err(AwsError::new(
                     "storage",
                     "delete",
+                    true,
                     format!(
                         "{} object(s) not deleted, first: {:?} {:?}",
                         out.errors().len(),

@@ -169,8 +169,9 @@ async fn redirect_to_storage(state: &AppState, key: &str) -> Result<Response, Ap
         .storage
         .presigned_get(key, state.config.download_url_ttl)
         .await?;
-    let location = HeaderValue::from_str(&url)
-        .map_err(|e| ApiError::Internal(format!("presigned URL is not a header value: {e}")))?;
+    let location = HeaderValue::from_str(&url).map_err(|e| {
+        ApiError::Internal(format!("presigned URL is not a header value: {e}").into())
+    })?;
     Ok((
         StatusCode::TEMPORARY_REDIRECT,
         [

@@ -226,6 +226,12 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
         orphan_objects = report.orphan_objects,
         "sweep done"
     );
+    // Upload counts of minutes long gone (the rate limit reads only the
+    // current one).
+    state
+        .db
+        .forget_upload_counts(std::time::Duration::from_secs(600))
+        .await?;
     // What the database holds, once a sweep (hourly on AWS): the gauges
     // avatars_avatars and avatars_storage_bytes.
     if let Err(e) = state.db.record_inventory_metrics().await {

@@ -177,9 +177,11 @@ pub async fn accept_direct_upload(
     let ingested = if size > max {
         Err(format!("{size} bytes is over the limit of {max}"))
     } else {
-        match originals::ingest(state.config.image_limits(), user_id, avatar_id, bytes).await {
+        let limits = state.config.image_limits();
+        match originals::ingest(limits, &state.budget, user_id, avatar_id, bytes).await {
             Ok(original) => Ok(original),
             Err(IngestError::Refused(e)) => Err(e.to_string()),
+            Err(IngestError::OverBudget(e)) => Err(e.to_string()),
             Err(e) => return Err(e.into()),
         }
     };
@@ -236,7 +238,7 @@ pub async fn render_thumbnails(state: &AppState, avatar_id: AvatarId) -> anyhow:
     if !missing.is_empty() {
         match render_and_store(state, &avatar, &missing, RenderTrigger::Event).await {
             Ok(stored) => tracing::info!(variants = stored.len(), "thumbnails stored"),
-            Err(RenderError::Image(e)) => {
+            Err(e @ (RenderError::Image(_) | RenderError::OverBudget(_))) => {
                 tracing::warn!(error = %e, "original does not render; marking failed");
                 state
                     .db

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use avatar_shared::api::{avatar_path, AvatarCreated, DirectUploadCreated, PresignedRequest};
+use avatar_shared::config::AuthMode;
 use avatar_shared::db::{AvatarRow, Inserted, NewAvatar};
 use avatar_shared::http::{parse_user_id, ActingUser, ApiError};
 use avatar_shared::keys::ObjectKey;
@@ -93,6 +94,7 @@ pub async fn upload_avatar(
             return Ok(created(&state, &existing));
         }
     }
+    check_limits(&state, &user).await?;
     let avatar = store_upload(&state, user, idempotency_key, form.file).await?;
     Ok(created(&state, &avatar))
 }
@@ -106,7 +108,8 @@ pub async fn upload_avatar(
 /// Errors keep their status; the body is a small HTML page with the
 /// message when the browser asks for `text/html` (a person is reading it),
 /// and the contract's JSON otherwise. A missing `user_id` field is 400,
-/// with details that name the field.
+/// with details that name the field. In `jwt` and `authorizer` modes the
+/// bearer token says who is acting and the field is not read.
 #[tracing::instrument(skip_all, fields(user_id, avatar_id))]
 pub async fn upload_form(
     State(state): State<Arc<AppState>>,
@@ -114,11 +117,23 @@ pub async fn upload_form(
     request: Request,
 ) -> Response {
     let result = async {
-        let form = read_form(request, state.config.max_upload_bytes, true).await?;
-        let user = parse_user_id(form.user_id.as_deref().ok_or_else(|| {
-            ApiError::InvalidUserId("the user_id form field is required".into())
-        })?)?;
+        // With tokens, the token says who is acting; the form's field is
+        // only read in header mode.
+        let (parts, body) = request.into_parts();
+        let token_user = match state.auth.mode() {
+            AuthMode::Header => None,
+            AuthMode::Jwt | AuthMode::Authorizer => Some(ActingUser::of(&parts, &state).await?.0),
+        };
+        let request = Request::from_parts(parts, body);
+        let form = read_form(request, state.config.max_upload_bytes, token_user.is_none()).await?;
+        let user = match token_user {
+            Some(user) => user,
+            None => parse_user_id(form.user_id.as_deref().ok_or_else(|| {
+                ApiError::InvalidUserId("the user_id form field is required".into())
+            })?)?,
+        };
         tracing::Span::current().record("user_id", tracing::field::display(&user));
+        check_limits(&state, &user).await?;
         let avatar = store_upload(&state, user, None, form.file).await?;
         Ok::<_, ApiError>(avatar)
     }
@@ -185,6 +200,7 @@ pub async fn create_direct_upload(
             "content_length must be at least 1",
         ));
     }
+    check_limits(&state, &user).await?;
     let id = AvatarId::new();
     tracing::Span::current().record("avatar_id", tracing::field::display(id));
     let key = ObjectKey::Incoming {
@@ -245,6 +261,33 @@ pub fn gallery_path(user: &UserId) -> String {
     format!("/web/gallery/{user}")
 }
 
+/// The per-user limits of a new upload (multipart or direct): at most
+/// `UPLOADS_PER_USER_PER_MINUTE` attempts per clock minute (counted in the
+/// database, so across every instance; each attempt counts, rejected ones
+/// too, as each costs a decode) and at most `MAX_AVATARS_PER_USER` avatars
+/// kept (checked before the insert: two uploads at the same instant may
+/// pass it together). 0 turns either off.
+///
+/// # Errors
+/// 429 [`ApiError::RateLimited`], 409 [`ApiError::TooManyAvatars`], 503.
+pub async fn check_limits(state: &AppState, user: &UserId) -> Result<(), ApiError> {
+    let per_minute = state.config.uploads_per_user_per_minute;
+    if per_minute > 0 {
+        let count = state.db.count_upload(user).await?;
+        if count.this_minute > per_minute {
+            return Err(ApiError::RateLimited {
+                per_minute,
+                retry_after: count.seconds_left,
+            });
+        }
+    }
+    let max_avatars = state.config.max_avatars_per_user;
+    if max_avatars > 0 && state.db.kept_avatars(user).await? >= u64::from(max_avatars) {
+        return Err(ApiError::TooManyAvatars { max_avatars });
+    }
+    Ok(())
+}
+
 /// Validates, strips and stores one uploaded file for `user`: the shared
 /// core of both upload routes. Inserts the row (`processing`) before the
 /// object is stored, and removes it again if storing fails.
@@ -259,7 +302,14 @@ pub async fn store_upload(
 ) -> Result<AvatarRow, ApiError> {
     let id = AvatarId::new();
     tracing::Span::current().record("avatar_id", tracing::field::display(id));
-    let original = originals::ingest(state.config.image_limits(), &user, id, file.bytes).await?;
+    let original = originals::ingest(
+        state.config.image_limits(),
+        &state.budget,
+        &user,
+        id,
+        file.bytes,
+    )
+    .await?;
     let format = original.row.variant.format;
     let new = NewAvatar {
         id,

@@ -67,6 +67,29 @@ pub fn expected(name: &str) -> Expected {
         .unwrap_or_else(|| panic!("{name} is not in corpus.tsv"))
 }
 
+/// `target/<profile>/<name>`: a binary of the workspace, built by `cargo
+/// nextest run --workspace` / `cargo test --workspace` along with the tests.
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not built (run the workspace's tests)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A small real PNG of `w`×`h`.
 pub fn small_png(w: u32, h: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 90]));

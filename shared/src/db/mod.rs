@@ -13,6 +13,7 @@
 //! value that does not parse is [`DbError::Corrupt`], never a default.
 
 pub mod avatars;
+pub mod tls;
 pub mod uploads;
 pub mod variants;
 
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::types::{FromSql, ToSql};
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 use tracing::Instrument;
 
 pub use avatars::{AvatarRow, Inserted, ListCursor, NewAvatar, IDEMPOTENCY_WINDOW_HOURS};
@@ -30,14 +31,16 @@ mod embedded {
     refinery::embed_migrations!("../migrations");
 }
 
-/// A database failure. Maps to 503 (unreachable) or 500 (anything else).
+/// A database failure: 503 when [`DbError::is_transient`], else 500.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    /// No connection could be had from the pool in time.
-    #[error("database unavailable: {0}")]
+    /// No connection could be had from the pool in time (the server is
+    /// unreachable, or every connection is busy).
+    #[error("database unavailable")]
     Unavailable(#[from] deadpool_postgres::PoolError),
-    /// A statement failed.
-    #[error("database query failed: {0}")]
+    /// A statement failed: on the connection (closed, timed out) or in the
+    /// server (a constraint, an SQL error, a shutdown).
+    #[error("database statement failed")]
     Query(#[from] tokio_postgres::Error),
     /// A stored value does not parse into its domain type.
     #[error("corrupt row: {column}: {reason}")]
@@ -50,6 +53,51 @@ pub enum DbError {
     /// Connection settings or migrations failed.
     #[error("database setup failed: {0}")]
     Setup(String),
+}
+
+impl DbError {
+    /// Whether retrying later may succeed: no connection, a connection that
+    /// broke, or the server's connection, resource, shutdown and
+    /// concurrency classes of SQLSTATE (08, 53, 57P, 40001, 40P01). A
+    /// constraint violation or an SQL error is not: that is a bug (500).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            // A connection the server refused (authentication, pg_hba.conf,
+            // a database that does not exist) is a configuration fault.
+            Self::Unavailable(deadpool_postgres::PoolError::Backend(e)) | Self::Query(e) => {
+                transient(e)
+            }
+            Self::Unavailable(_) => true,
+            Self::Corrupt { .. } | Self::Setup(_) => false,
+        }
+    }
+}
+
+/// [`DbError::is_transient`] of one tokio-postgres error.
+fn transient(e: &tokio_postgres::Error) -> bool {
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            ["08", "53", "57P"]
+                .iter()
+                .any(|class| code.starts_with(class))
+                || code == "40001"
+                || code == "40P01"
+        }
+        None => e.is_closed() || io_cause(e),
+    }
+}
+
+/// Whether an I/O error (refused, reset, timed out) is among `e`'s causes.
+fn io_cause(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        if c.is::<std::io::Error>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// How long to wait for a connection (pool wait, create and recycle), seconds.
@@ -194,12 +242,11 @@ impl std::fmt::Debug for Database {
     }
 }
 
-fn parse_pg_config(url: &str) -> Result<tokio_postgres::Config, DbError> {
-    let mut config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| DbError::Setup(format!("DATABASE_URL: {e}")))?;
-    config.connect_timeout(POOL_TIMEOUT);
-    Ok(config)
+/// `url`'s settings (with [`POOL_TIMEOUT`] to connect) and TLS ([`tls`]).
+fn connection(url: &str) -> Result<tls::Connection, DbError> {
+    let mut connection = tls::connection(url)?;
+    connection.config.connect_timeout(POOL_TIMEOUT);
+    Ok(connection)
 }
 
 impl Database {
@@ -208,9 +255,10 @@ impl Database {
     /// # Errors
     /// [`DbError::Setup`] when the URL does not parse.
     pub fn connect(url: &str, pool_size: usize) -> Result<Self, DbError> {
+        let connection = connection(url)?;
         let manager = Manager::from_config(
-            parse_pg_config(url)?,
-            NoTls,
+            connection.config,
+            connection.tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -232,14 +280,14 @@ impl Database {
     /// # Errors
     /// [`DbError`] when the server is unreachable or refuses.
     pub async fn ensure_database(url: &str) -> Result<(), DbError> {
-        let config = parse_pg_config(url)?;
+        let tls::Connection { config, tls, .. } = connection(url)?;
         let name = config
             .get_dbname()
             .ok_or_else(|| DbError::Setup("DATABASE_URL names no database".into()))?
             .to_owned();
         let mut admin = config.clone();
         admin.dbname("postgres");
-        let (client, conn) = admin.connect(NoTls).await?;
+        let (client, conn) = admin.connect(tls).await?;
         let conn = tokio::spawn(conn);
         let exists = client
             .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
@@ -268,7 +316,8 @@ impl Database {
     /// # Errors
     /// [`DbError`] when connecting or a migration fails.
     pub async fn migrate(url: &str) -> Result<(), DbError> {
-        let (mut client, conn) = parse_pg_config(url)?.connect(NoTls).await?;
+        let tls::Connection { config, tls, .. } = connection(url)?;
+        let (mut client, conn) = config.connect(tls).await?;
         let conn = tokio::spawn(conn);
         let report = embedded::migrations::runner()
             .run_async(&mut client)

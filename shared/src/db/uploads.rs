@@ -7,10 +7,90 @@ use std::time::Duration;
 
 use super::avatars::{avatar_columns, AvatarRow};
 use super::variants::{upsert_on, VariantRow};
-use super::{execute, Database, DbError};
+use super::{column, execute, Database, DbError, FromRow};
 use crate::domain::{AvatarId, ImageFormat, Status, UserId};
 
+/// One upload attempt counted ([`Database::count_upload`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadCount {
+    /// Attempts of the user in this clock minute, this one included.
+    pub this_minute: u32,
+    /// Seconds until the next minute starts (1–60).
+    pub seconds_left: u32,
+}
+
+struct CountRow(i32, i32);
+
+impl FromRow for CountRow {
+    fn from_row(row: &tokio_postgres::Row) -> Result<Self, DbError> {
+        Ok(Self(column(row, "uploads")?, column(row, "seconds_left")?))
+    }
+}
+
+struct Count(i64);
+
+impl FromRow for Count {
+    fn from_row(row: &tokio_postgres::Row) -> Result<Self, DbError> {
+        column(row, "n").map(Self)
+    }
+}
+
 impl Database {
+    /// Counts one upload attempt of `user_id` in the current clock minute,
+    /// atomically (two instances counting at once both see the right
+    /// total), and returns the count so far.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn count_upload(&self, user_id: &UserId) -> Result<UploadCount, DbError> {
+        let row: Option<CountRow> = self
+            .opt(
+                "INSERT INTO upload_counts (user_id, minute, uploads) \
+                 VALUES ($1, date_trunc('minute', now()), 1) \
+                 ON CONFLICT (user_id, minute) DO UPDATE SET uploads = upload_counts.uploads + 1 \
+                 RETURNING uploads, \
+                   GREATEST(1, CEIL(EXTRACT(EPOCH FROM minute + interval '1 minute' - now())))::INTEGER \
+                     AS seconds_left",
+                &[user_id],
+            )
+            .await?;
+        let CountRow(uploads, seconds_left) = row.ok_or_else(|| DbError::Corrupt {
+            column: "uploads",
+            reason: "INSERT returned no row".into(),
+        })?;
+        Ok(UploadCount {
+            this_minute: uploads.max(0) as u32,
+            seconds_left: seconds_left.clamp(1, 60) as u32,
+        })
+    }
+
+    /// Removes the counts of minutes that ended more than `older_than` ago.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn forget_upload_counts(&self, older_than: Duration) -> Result<u64, DbError> {
+        self.run(
+            "DELETE FROM upload_counts WHERE minute < now() - make_interval(secs => $1)",
+            &[&older_than.as_secs_f64()],
+        )
+        .await
+    }
+
+    /// The avatars `user_id` keeps: every row not deleted (whatever its
+    /// status), which is what `MAX_AVATARS_PER_USER` bounds.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn kept_avatars(&self, user_id: &UserId) -> Result<u64, DbError> {
+        let n: Option<Count> = self
+            .opt(
+                "SELECT count(*) AS n FROM avatars WHERE user_id = $1 AND deleted_at IS NULL",
+                &[user_id],
+            )
+            .await?;
+        Ok(n.map_or(0, |c| c.0.max(0) as u64))
+    }
+
     /// Records a direct upload about to be sent to `incoming_key`: status
     /// `uploading`, the client's declared type and size, no dimensions yet.
     ///

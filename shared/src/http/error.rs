@@ -16,9 +16,17 @@ use crate::pipeline::ImageError;
 /// internal causes are logged, never sent.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// 401: `X-User-ID` missing.
+    /// 401: `X-User-ID` missing (`header` mode).
     #[error("missing user id")]
     Unauthorized,
+    /// 401 with `WWW-Authenticate: Bearer`: no bearer token (`jwt` and
+    /// `authorizer` modes).
+    #[error("missing bearer token")]
+    BearerRequired,
+    /// 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750):
+    /// the token is not acceptable; `details` says why.
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
     /// 400: `X-User-ID` (or a user id in the path) malformed.
     #[error("invalid user id: {0}")]
     InvalidUserId(String),
@@ -42,10 +50,34 @@ pub enum ApiError {
         /// Width × height found in the header, for `details`.
         found: String,
     },
+    /// 400: decoding the image would take more memory than the whole
+    /// decode budget of the function (`DECODE_MEMORY_MB`).
+    #[error("image too large to process")]
+    TooLargeToProcess {
+        /// What decoding it needs, MiB.
+        needed_mib: u64,
+        /// The budget, MiB.
+        budget_mib: u64,
+    },
     /// 404: unknown, deleted or (for image fetches) failed avatar, or a user
     /// with no avatar.
     #[error("avatar not found")]
     AvatarNotFound,
+    /// 429 with `Retry-After`: more than `UPLOADS_PER_USER_PER_MINUTE`
+    /// uploads this minute.
+    #[error("rate limited")]
+    RateLimited {
+        /// The limit, uploads per minute.
+        per_minute: u32,
+        /// Seconds until the next minute.
+        retry_after: u32,
+    },
+    /// 409: the user keeps `MAX_AVATARS_PER_USER` avatars already.
+    #[error("too many avatars")]
+    TooManyAvatars {
+        /// The limit.
+        max_avatars: u32,
+    },
     /// 403: deleting another user's avatar.
     #[error("forbidden")]
     Forbidden,
@@ -57,12 +89,34 @@ pub enum ApiError {
         /// What was wrong.
         details: String,
     },
-    /// 503: a dependency (database, storage, queue) failed; cause logged.
-    #[error("dependency unavailable: {0}")]
-    Unavailable(String),
-    /// 500: a bug or an impossible state; cause logged.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// 503 with `Retry-After`: a dependency (database, storage, queue) is
+    /// unreachable, overloaded or failing inside; retrying later may help.
+    /// The cause is logged with its whole chain, never sent.
+    #[error("dependency unavailable")]
+    Unavailable(#[source] BoxError),
+    /// 500: a bug, a misconfiguration or an impossible state (an SQL error,
+    /// a constraint violation, an access denied); retrying will not help.
+    /// The cause is logged with its whole chain, never sent.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+/// A boxed cause of a 503 or 500.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error and every `source` below it, `: `-separated: what the log says.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
 }
 
 impl ApiError {
@@ -80,6 +134,14 @@ impl ApiError {
             Self::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 json!({"error": "Unauthorized", "details": "X-User-ID header is required"}),
+            ),
+            Self::BearerRequired => (
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "Unauthorized", "details": "Authorization: Bearer <token> is required"}),
+            ),
+            Self::InvalidToken(details) => (
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "Unauthorized", "details": format!("invalid token: {details}")}),
             ),
             Self::InvalidUserId(details) => (
                 StatusCode::BAD_REQUEST,
@@ -101,6 +163,27 @@ impl ApiError {
                 StatusCode::BAD_REQUEST,
                 json!({"error": "Image dimensions too large", "max_pixels": max_pixels,
                        "details": format!("{found} is over the budget of {max_pixels} pixels")}),
+            ),
+            Self::TooLargeToProcess {
+                needed_mib,
+                budget_mib,
+            } => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "Image too large to process",
+                       "details": format!("decoding it needs {needed_mib} MiB; this service decodes at most {budget_mib} MiB at once")}),
+            ),
+            Self::RateLimited {
+                per_minute,
+                retry_after,
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"error": "Rate limited", "retry_after": retry_after,
+                       "details": format!("at most {per_minute} uploads per minute; retry in {retry_after} s")}),
+            ),
+            Self::TooManyAvatars { max_avatars } => (
+                StatusCode::CONFLICT,
+                json!({"error": "Too many avatars", "max_avatars": max_avatars,
+                       "details": format!("a user keeps at most {max_avatars} avatars; delete one first")}),
             ),
             Self::AvatarNotFound => (StatusCode::NOT_FOUND, json!({"error": "Avatar not found"})),
             Self::Forbidden => (
@@ -127,13 +210,37 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = self.parts();
         if status.is_server_error() {
-            tracing::error!(error = %self, status = status.as_u16(), "request failed");
+            tracing::error!(error = %Chain(&self), status = status.as_u16(), "request failed");
         }
         let mut response = (status, Json(body)).into_response();
-        if matches!(self, Self::Unavailable(_)) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        let headers = response.headers_mut();
+        match &self {
+            Self::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::RateLimited { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            Self::BearerRequired => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"avatars\""),
+                );
+            }
+            Self::InvalidToken(details) => {
+                // RFC 6750 §3: error_description is quoted, visible ASCII.
+                let description: String = details
+                    .chars()
+                    .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\' || *c == ' ')
+                    .collect();
+                let value = format!(
+                    "Bearer realm=\"avatars\", error=\"invalid_token\", error_description=\"{description}\""
+                );
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            _ => {}
         }
         response
     }
@@ -141,16 +248,21 @@ impl IntoResponse for ApiError {
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
-        match e {
-            DbError::Unavailable(_) | DbError::Query(_) => Self::Unavailable(e.to_string()),
-            DbError::Corrupt { .. } | DbError::Setup(_) => Self::Internal(e.to_string()),
+        if e.is_transient() {
+            Self::Unavailable(Box::new(e))
+        } else {
+            Self::Internal(Box::new(e))
         }
     }
 }
 
 impl From<AwsError> for ApiError {
     fn from(e: AwsError) -> Self {
-        Self::Unavailable(e.to_string())
+        if e.is_transient() {
+            Self::Unavailable(Box::new(e))
+        } else {
+            Self::Internal(Box::new(e))
+        }
     }
 }
 
@@ -167,7 +279,7 @@ impl From<ImageError> for ApiError {
                 max_pixels,
                 found: format!("{width}x{height}"),
             },
-            ImageError::Encode(_) => Self::Internal(e.to_string()),
+            ImageError::Encode(_) => Self::Internal(Box::new(e)),
         }
     }
 }
@@ -176,7 +288,11 @@ impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
             IngestError::Refused(e) => e.into(),
-            IngestError::Task(_) => Self::Internal(e.to_string()),
+            IngestError::OverBudget(o) => Self::TooLargeToProcess {
+                needed_mib: o.needed_mib,
+                budget_mib: o.budget_mib,
+            },
+            IngestError::Task(_) => Self::Internal(Box::new(e)),
         }
     }
 }

@@ -10,6 +10,8 @@ use axum::http::Uri;
 
 use super::ApiError;
 use crate::app::AppState;
+use crate::auth::AuthError;
+use crate::config::AuthMode;
 use crate::db::AvatarRow;
 use crate::domain::{AvatarId, UserId};
 
@@ -24,23 +26,38 @@ pub fn parse_user_id(raw: &str) -> Result<UserId, ApiError> {
     UserId::parse(raw).map_err(|e| ApiError::InvalidUserId(e.to_string()))
 }
 
-/// The acting user, from the `X-User-ID` header (contract, "Identity"):
-/// 401 when missing, 400 when malformed.
+/// The acting user ([`crate::auth`]: `X-User-ID` in `header` mode, a
+/// verified bearer token in `jwt` mode, the authorizer's claims in
+/// `authorizer` mode). 401 when absent or not acceptable (with
+/// `WWW-Authenticate: Bearer` in the token modes), 400 for a malformed
+/// `X-User-ID`, 503 when the token's keys cannot be fetched.
 #[derive(Debug, Clone)]
 pub struct ActingUser(pub UserId);
 
-impl<S: Send + Sync> FromRequestParts<S> for ActingUser {
+impl ActingUser {
+    /// The acting user of a request's `parts`, as the extractor finds it.
+    ///
+    /// # Errors
+    /// As the extractor.
+    pub async fn of(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
+        state.auth.user(parts).await.map(Self).map_err(|e| match e {
+            AuthError::Missing if state.auth.mode() == AuthMode::Header => ApiError::Unauthorized,
+            AuthError::Missing => ApiError::BearerRequired,
+            AuthError::InvalidUserId(details) => ApiError::InvalidUserId(details),
+            AuthError::InvalidToken(details) => ApiError::InvalidToken(details),
+            e @ AuthError::KeysUnavailable(_) => ApiError::Unavailable(Box::new(e)),
+        })
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for ActingUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get(USER_ID_HEADER)
-            .ok_or(ApiError::Unauthorized)?;
-        let raw = value
-            .to_str()
-            .map_err(|_| ApiError::InvalidUserId("user id must be ASCII".into()))?;
-        Ok(Self(parse_user_id(raw)?))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        Self::of(parts, state).await
     }
 }
 

@@ -26,7 +26,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 pub use conditional::{etag_header, if_none_match, not_modified};
-pub use error::ApiError;
+pub use error::{ApiError, Chain};
 pub use extract::{parse_user_id, query_map, ActingUser, VisibleAvatar, USER_ID_HEADER};
 pub use html::{accepts_html, html_escape, human_bytes};
 
@@ -47,10 +47,52 @@ pub async fn route_not_found() -> Response {
 /// the local gateway merges every function's routes first, then calls this
 /// once.
 pub fn service(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
-    routes
+    let cors = cors(&state.config.cors_allowed_origins);
+    let router = routes
         .route("/health", get(crate::health::health))
         .fallback(route_not_found)
         .layer(axum::middleware::map_response(middleware::json_errors))
-        .layer(axum::middleware::from_fn(middleware::observe_requests))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(middleware::observe_requests));
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+    .with_state(state)
+}
+
+/// CORS for `CORS_ALLOWED_ORIGINS` (none when empty): a front end on one
+/// of those origins may call the API from a browser, preflight included,
+/// with the headers the API reads (`Authorization`, `X-User-ID`,
+/// `Idempotency-Key`, `If-None-Match`, `Content-Type`) and may read the ones
+/// it answers (`ETag`, `Location`, `Retry-After`, `WWW-Authenticate`).
+/// Outermost, so error answers carry the headers too.
+pub fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{header, HeaderName, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_NONE_MATCH,
+                HeaderName::from_static(USER_ID_HEADER),
+                HeaderName::from_static("idempotency-key"),
+            ])
+            .expose_headers([
+                header::ETAG,
+                header::LOCATION,
+                header::RETRY_AFTER,
+                header::WWW_AUTHENTICATE,
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }

@@ -23,9 +23,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::{Span as _, TracerProvider as _};
@@ -119,12 +116,12 @@ where
         .with_tracked_inactivity(false)
 }
 
-/// OTLP over HTTP with hyper and rustls (the client the AWS SDK already
-/// links). The batch span processor exports from a thread of its own;
-/// each request runs on the Tokio runtime that built the client.
+/// OTLP over HTTP with hyper and rustls ([`crate::http_client`]). The
+/// batch span processor exports from a thread of its own; each request runs
+/// on the Tokio runtime that built the client.
 #[derive(Debug, Clone)]
 struct OtlpHttpClient {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: crate::http_client::HttpsClient,
     runtime: tokio::runtime::Handle,
 }
 
@@ -132,14 +129,8 @@ impl OtlpHttpClient {
     fn new() -> Result<Self, String> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| "the OTLP exporter needs a Tokio runtime".to_owned())?;
-        let tls = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-            .map_err(|e| format!("TLS roots for OTLP: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(Self {
-            client: Client::builder(hyper_util::rt::TokioExecutor::new()).build(tls),
+            client: crate::http_client::HttpsClient::new()?,
             runtime,
         })
     }
@@ -152,17 +143,9 @@ impl opentelemetry_http::HttpClient for OtlpHttpClient {
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, opentelemetry_http::HttpError> {
         let client = self.client.clone();
-        let call = async move {
-            let (parts, body) = request.into_parts();
-            let request = http::Request::from_parts(parts, Full::new(body));
-            let response = tokio::time::timeout(EXPORT_TIMEOUT, client.request(request))
-                .await
-                .map_err(|_| "OTLP export timed out")??;
-            let (parts, body) = response.into_parts();
-            let body = body.collect().await?.to_bytes();
-            Ok::<_, opentelemetry_http::HttpError>(http::Response::from_parts(parts, body))
-        };
-        self.runtime.spawn(call).await?
+        self.runtime
+            .spawn(async move { client.send(request, EXPORT_TIMEOUT).await })
+            .await?
     }
 }
 
