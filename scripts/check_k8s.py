@@ -105,6 +105,10 @@ def check_routes(docs) -> bool:
     return ok
 
 
+# Functions that decode images, whose concurrency the memory budget sets.
+DECODING = {"upload", "get", "thumbnail"}
+
+
 def check_services(docs) -> bool:
     ok = True
     services = {d["metadata"]["name"]: d for _, d in docs if d["kind"] == "Service" and d["apiVersion"].startswith("serving.knative.dev/")}
@@ -132,6 +136,9 @@ def check_services(docs) -> bool:
                 ("settings from the ConfigMap", {"configMapRef": {"name": "avatar-config"}} in container.get("envFrom", [])),
                 ("DATABASE_URL from the Secret", env.get("DATABASE_URL", {}).get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "avatar-secrets"),
                 ("its own binary", container.get("command", [""])[0].endswith(f"/{name}")),
+                # The functions that decode bound their requests in flight
+                # (the decode budget; README "Security").
+                ("containerConcurrency", name not in DECODING or template["spec"].get("containerConcurrency", 0) > 0),
             ]
             if not good
         ]

@@ -5,6 +5,10 @@
   shared/src/routes.rs ROUTES.
 * Web page routes: the GETs of shared/openapi.json that no function
   serves, as (METHOD, path); a Rust test keeps those equal to WEB_ROUTES.
+* Routes that act for a user: the operations of shared/openapi.json with
+  a `security` requirement (X-User-ID or a bearer token), as
+  (METHOD, path); a Rust test keeps those equal to the routes whose
+  handlers take the acting user.
 * Function binaries: the `[[bin]]` names of functions/*/Cargo.toml.
 * Settings: the environment variables something in the service reads.
 """
@@ -31,6 +35,16 @@ def web_routes() -> set[tuple[str, str]]:
         for path, item in spec["paths"].items()
         for method in item
         if (method.upper(), path) not in served
+    }
+
+
+def identity_routes() -> set[tuple[str, str]]:
+    spec = json.loads((ROOT / "shared/openapi.json").read_text())
+    return {
+        (method.upper(), path)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if operation.get("security")
     }
 
 
