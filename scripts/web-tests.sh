@@ -16,7 +16,14 @@ mkdir -p "$artifacts"
 # BATCH_WINDOW_SECONDS: the thumbnail function's event source mapping waits
 # 3 s to fill a batch, so the gallery test sees a tile turn processing -> ready.
 serve_isolated "$artifacts/server.log" BATCH_WINDOW_SECONDS=3
-log "browser tests against $SERVICE_URL (server log: $artifacts/server.log)"
-BASE_URL="$SERVICE_URL" CORPUS_DIR="${CORPUS_DIR:-$ROOT/fixtures/images}" \
+header_url="$SERVICE_URL"
+# The same pages in AUTH_MODE=jwt (web-tests/jwt.test.mjs): the JWKS is
+# served by the test itself on JWKS_PORT (fetched on the first token).
+export JWKS_PORT JWT_ISSUER=https://issuer.web-tests JWT_AUDIENCE=avatars-web-tests
+JWKS_PORT="$(free_port)"
+serve_isolated "$artifacts/server-jwt.log" AUTH_MODE=jwt \
+  JWT_JWKS_URL="http://127.0.0.1:$JWKS_PORT/jwks.json" JWT_ISSUER="$JWT_ISSUER" JWT_AUDIENCE="$JWT_AUDIENCE"
+log "browser tests against $header_url and, in jwt mode, $SERVICE_URL (server logs: $artifacts/server*.log)"
+BASE_URL="$header_url" JWT_BASE_URL="$SERVICE_URL" CORPUS_DIR="${CORPUS_DIR:-$ROOT/fixtures/images}" \
   ARTIFACTS_DIR="$artifacts" node --test --test-reporter=spec "$ROOT/web-tests/"
 log "screenshots: $artifacts/upload.png $artifacts/gallery.png"

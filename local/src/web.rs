@@ -60,13 +60,16 @@ pub fn content_type(path: &Path) -> &'static str {
 
 /// `config.json`: the server's limits, so the pages check files with the
 /// same numbers as the upload function (sizes in bytes, pixels as
-/// width × height).
+/// width × height), and how the pages say who is acting (`auth.mode`:
+/// `header` sends `X-User-ID`; `jwt` and `authorizer` a bearer token whose
+/// `auth.user_claim` names the user).
 pub fn client_config(config: &Config) -> serde_json::Value {
     serde_json::json!({
         "max_upload_bytes": config.max_upload_bytes,
         "max_pixels": config.max_pixels,
         "mime_types": ImageFormat::ALL.iter().map(|f| f.mime()).collect::<Vec<_>>(),
         "sizes": Size::THUMBNAILS.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "auth": {"mode": config.auth_mode.as_str(), "user_claim": config.jwt.user_claim},
     })
 }
 

@@ -1,8 +1,13 @@
-// Shared by the upload and gallery pages: the remembered user id, the
-// server's limits (config.json, written by the bootstrap from the same
-// settings the upload function enforces), and error wording for people.
+// Shared by the upload and gallery pages: who is acting (the remembered
+// user id, or a bearer token), the server's limits (config.json, written by
+// the bootstrap from the same settings the upload function enforces), and
+// error wording for people.
 
 const USER_KEY = "avatars.user_id";
+/** Where an application that embeds the pages puts the user's access
+ *  token (a JWT) for `AUTH_MODE=jwt` or `authorizer`: sessionStorage, so it
+ *  lives as long as the tab and is never sent anywhere but the API. */
+export const TOKEN_KEY = "avatars.token";
 
 /** A user id per the contract: 1–64 characters of [A-Za-z0-9._@-]. */
 export const USER_ID = /^[A-Za-z0-9._@-]{1,64}$/;
@@ -23,20 +28,74 @@ export function rememberUser(id) {
   }
 }
 
+export function rememberedToken() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) || "";
+  } catch {
+    return "";
+  }
+}
+
+export function rememberToken(token) {
+  try {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Storage disabled: the field still works for this page.
+  }
+}
+
 /** The contract's limits, used until config.json has answered. */
 export const DEFAULT_CONFIG = Object.freeze({
   max_upload_bytes: 10 * 1024 * 1024,
   max_pixels: 50_000_000,
   mime_types: ["image/jpeg", "image/png", "image/webp"],
   sizes: ["100x100", "300x300", "1200x1200"],
+  auth: { mode: "header", user_claim: "sub" },
 });
+
+/** Whether the service takes a bearer token (jwt, authorizer) rather than
+ *  the X-User-ID header. */
+export function usesTokens(config) {
+  return config.auth.mode !== "header";
+}
+
+/**
+ * The user a JWT names (its `claim`), read without verifying it: only to
+ * show whose gallery this is. The server verifies every token it acts on.
+ */
+export function tokenUser(token, claim) {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const padded = payload + "=".repeat((4 - (payload.length % 4)) % 4);
+    const value = JSON.parse(atob(padded))[claim];
+    return typeof value === "string" && USER_ID.test(value) ? value : "";
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Who acts on this page, and the headers that say so to the API: the
+ * bearer token in the token modes, else `X-User-ID: user`.
+ */
+export function identity(config, { user = rememberedUser(), token = rememberedToken() } = {}) {
+  if (usesTokens(config)) {
+    return {
+      user: tokenUser(token, config.auth.user_claim),
+      headers: token ? { Authorization: `Bearer ${token}` } : {},
+    };
+  }
+  return { user, headers: user ? { "X-User-ID": user } : {} };
+}
 
 /** The server's limits (config.json), or the defaults when it is unreachable. */
 export async function loadConfig() {
   try {
     const response = await fetch("/web/config.json", { cache: "no-cache" });
     if (!response.ok) return DEFAULT_CONFIG;
-    return { ...DEFAULT_CONFIG, ...(await response.json()) };
+    const loaded = await response.json();
+    return { ...DEFAULT_CONFIG, ...loaded, auth: { ...DEFAULT_CONFIG.auth, ...(loaded.auth || {}) } };
   } catch {
     return DEFAULT_CONFIG;
   }
@@ -82,7 +141,16 @@ export function describeError(status, body) {
     case "Invalid image":
       return "This picture could not be read; the file may be damaged or incomplete.";
     case "Unauthorized":
+      if (body.details && /token/i.test(body.details)) {
+        return "Your access token is missing, expired or not accepted; sign in again.";
+      }
       return "Enter your user id first.";
+    case "Rate limited":
+      return `You have uploaded a lot in a short time; try again in ${body.retry_after} seconds.`;
+    case "Too many avatars":
+      return `You keep ${body.max_avatars} avatars already; delete one in your gallery first.`;
+    case "Image too large to process":
+      return "This picture is too large for the service to process; choose a smaller one.";
     case "Invalid user id":
       return "The user id may only use letters, digits, dots, underscores, @ or hyphens (1–64 characters).";
     case "Forbidden":

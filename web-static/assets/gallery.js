@@ -3,7 +3,7 @@
 // srcset for 100/300/1200), status, size and dimensions; processing tiles
 // poll their metadata until they settle; the owner (the user id remembered
 // by the upload page) gets a delete button with a confirmation.
-import { rememberedUser, humanBytes, describeError, parseBody, markReady } from "./common.js";
+import { identity, loadConfig, humanBytes, describeError, parseBody, markReady } from "./common.js";
 
 const PAGE_SIZE = 20;
 const $ = (id) => document.getElementById(id);
@@ -13,7 +13,10 @@ const loadMore = $("load-more");
 const dialog = $("confirm-delete");
 
 const user = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
-const owner = rememberedUser() === user;
+// Who is looking (the remembered user id, or the user the access token
+// names): the owner gets delete buttons, sent with the same identity.
+let viewer = { user: "", headers: {} };
+let owner = false;
 let cursor = null;
 
 function say(text, kind = "") {
@@ -165,7 +168,7 @@ async function confirmDelete(tile, item, button) {
   try {
     const response = await fetch(`/api/v1/avatars/${encodeURIComponent(item.id)}`, {
       method: "DELETE",
-      headers: { "X-User-ID": user },
+      headers: viewer.headers,
     });
     if (response.status === 204 || response.status === 404) {
       const next = tile.nextElementSibling || tile.previousElementSibling;
@@ -211,12 +214,15 @@ async function loadPage() {
   }
 }
 
-function main() {
+async function main() {
   document.documentElement.classList.add("js");
   document.title = `${user}'s avatars`;
   $("title").textContent = `${user}'s avatars`;
   loadMore.addEventListener("click", loadPage);
-  loadPage().then(markReady);
+  viewer = identity(await loadConfig());
+  owner = viewer.user === user;
+  await loadPage();
+  markReady();
 }
 
 main();

@@ -4,13 +4,14 @@
 // shows real bytes sent. Without this script the form still posts to
 // /web/upload.
 import {
-  USER_ID, DEFAULT_CONFIG, rememberedUser, rememberUser, loadConfig, humanBytes, sniffFormat,
-  describeError, parseBody, markReady,
+  USER_ID, DEFAULT_CONFIG, rememberedUser, rememberUser, rememberedToken, rememberToken, usesTokens,
+  identity, loadConfig, humanBytes, sniffFormat, describeError, parseBody, markReady,
 } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("upload-form");
 const userInput = $("user-id");
+const tokenInput = $("token");
 const fileInput = $("file");
 const zone = $("drop-zone");
 const preview = $("preview");
@@ -48,8 +49,13 @@ function galleryHref(user) {
   return `/web/gallery/${encodeURIComponent(user)}`;
 }
 
+/** Who uploads: the user id field, or the user the access token names. */
+function acting() {
+  return identity(config, { user: userInput.value.trim(), token: tokenInput.value.trim() });
+}
+
 function showGalleryLink() {
-  const user = userInput.value.trim();
+  const { user } = acting();
   galleryLink.hidden = !USER_ID.test(user);
   if (!galleryLink.hidden) galleryLink.href = galleryHref(user);
 }
@@ -94,13 +100,13 @@ async function choose(file) {
 }
 
 function upload() {
-  const user = userInput.value.trim();
+  const { user, headers } = acting();
   const file = chosen.file;
   const body = new FormData();
   body.append("file", file, file.name);
   const xhr = new XMLHttpRequest();
   xhr.open("POST", "/api/v1/avatars");
-  xhr.setRequestHeader("X-User-ID", user);
+  for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
   xhr.setRequestHeader("Accept", "application/json");
   progress.max = file.size;
   progress.value = 0;
@@ -140,8 +146,16 @@ function upload() {
 function onSubmit(event) {
   event.preventDefault();
   if (uploading) return;
-  const user = userInput.value.trim();
-  if (!USER_ID.test(user)) {
+  if (usesTokens(config)) {
+    if (!acting().user) {
+      say(tokenInput.value.trim()
+        ? "This access token names no valid user; sign in again."
+        : "Paste your access token first.", "error");
+      tokenInput.focus();
+      return;
+    }
+  } else if (!USER_ID.test(userInput.value.trim())) {
+    const user = userInput.value.trim();
     say(describeError(400, { error: user ? "Invalid user id" : "Unauthorized" }), "error");
     userInput.focus();
     return;
@@ -205,6 +219,18 @@ async function main() {
   form.addEventListener("submit", onSubmit);
 
   config = await loadConfig();
+  if (usesTokens(config)) {
+    // The token says who is acting; the user id field is not sent.
+    $("user-field").hidden = true;
+    userInput.required = false;
+    $("token-field").hidden = false;
+    tokenInput.value = rememberedToken();
+    tokenInput.addEventListener("input", () => {
+      rememberToken(tokenInput.value.trim());
+      showGalleryLink();
+    });
+    showGalleryLink();
+  }
   $("limit-size").textContent = humanBytes(config.max_upload_bytes);
   fileInput.accept = config.mime_types.join(",");
   markReady();
