@@ -570,6 +570,62 @@ async fn a_broken_statement_is_500_and_an_unreachable_database_503() {
     app.stop().await;
 }
 
+/// The upload function alone on `state`, on a free port; its base URL.
+async fn upload_function(state: std::sync::Arc<avatar_shared::AppState>) -> String {
+    let router = avatar_shared::http::service(avatar_upload::routes(), state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    base
+}
+
+#[tokio::test]
+async fn a_missing_bucket_is_500_and_unreachable_storage_503() {
+    let app = TestApp::spawn().await;
+    let upload = |base: String| {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(small_png(20, 20)).file_name("a.png"),
+        );
+        app.http
+            .post(format!("{base}/api/v1/avatars"))
+            .header("x-user-id", "vera")
+            .multipart(form)
+            .send()
+    };
+    // A bucket that does not exist: the deployment's fault, not an outage.
+    let mut config = app.config.clone();
+    config.bucket = format!("{}-missing", app.config.bucket);
+    let state = avatar_shared::AppState::new(config).await.unwrap();
+    let res = upload(upload_function(state).await).await.unwrap();
+    assert_eq!(res.status(), 500);
+    assert!(!res.headers().contains_key("retry-after"));
+    assert_eq!(res.text().await.unwrap(), r#"{"error":"Internal server error"}"#);
+
+    // Storage that does not answer (an S3 client on a closed port): 503,
+    // retry later.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .build();
+    let mut state = (*app.stack.state).clone();
+    state.storage = avatar_shared::storage::Storage::new(
+        aws_sdk_s3::Client::from_conf(s3),
+        app.config.bucket.clone(),
+    );
+    let res = upload(upload_function(std::sync::Arc::new(state)).await).await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "5");
+    // Neither left a row behind.
+    let list = app.get("/api/v1/users/vera/avatars").await.json::<Value>().await.unwrap();
+    assert_eq!(list["items"], json!([]));
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn cors_preflight_and_exposed_headers_for_allowed_origins_only() {
     let app =
