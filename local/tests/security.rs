@@ -600,14 +600,19 @@ async fn a_missing_bucket_is_500_and_unreachable_storage_503() {
     let res = upload(upload_function(state).await).await.unwrap();
     assert_eq!(res.status(), 500);
     assert!(!res.headers().contains_key("retry-after"));
-    assert_eq!(res.text().await.unwrap(), r#"{"error":"Internal server error"}"#);
+    assert_eq!(
+        res.text().await.unwrap(),
+        r#"{"error":"Internal server error"}"#
+    );
 
     // Storage that does not answer (an S3 client on a closed port): 503,
     // retry later.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
     let s3 = aws_sdk_s3::config::Builder::from(&sdk)
         .endpoint_url(endpoint)
         .force_path_style(true)
@@ -617,11 +622,18 @@ async fn a_missing_bucket_is_500_and_unreachable_storage_503() {
         aws_sdk_s3::Client::from_conf(s3),
         app.config.bucket.clone(),
     );
-    let res = upload(upload_function(std::sync::Arc::new(state)).await).await.unwrap();
+    let res = upload(upload_function(std::sync::Arc::new(state)).await)
+        .await
+        .unwrap();
     assert_eq!(res.status(), 503);
     assert_eq!(res.headers()["retry-after"], "5");
     // Neither left a row behind.
-    let list = app.get("/api/v1/users/vera/avatars").await.json::<Value>().await.unwrap();
+    let list = app
+        .get("/api/v1/users/vera/avatars")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
     assert_eq!(list["items"], json!([]));
     app.stop().await;
 }
