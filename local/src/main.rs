@@ -8,6 +8,8 @@
 //! avatar-local bootstrap   create the buckets, queues, DLQs and the notification,
 //!                          and publish web-static/ into the web bucket
 //! avatar-local sweep       run one purge sweep and print its report
+//! avatar-local redrive     move the dead-letter queues' messages back to their
+//!                          queues (after an outage; SQS's StartMessageMoveTask on AWS)
 //! ```
 //!
 //! The service's own settings come from the environment ([`Config`]); the
@@ -48,6 +50,11 @@ enum Command {
     Bootstrap,
     /// Run one purge sweep and print its report as JSON.
     Sweep,
+    /// Move every message of the dead-letter queues back to its queue (the
+    /// upload DLQ to the upload queue, the delete DLQ to the delete queue)
+    /// and print how many moved, as JSON: after an outage, once its cause
+    /// is fixed.
+    Redrive,
 }
 
 #[derive(Debug, clap::Args)]
@@ -120,6 +127,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Sweep => {
             let state = AppState::new(config).await?;
             let report = avatar_purge::sweep(&state).await?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Redrive => {
+            let state = AppState::new(config).await?;
+            let report = avatar_local::redrive(&state).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
     }

@@ -73,11 +73,21 @@ pub struct Config {
     pub delete_queue: String,
     /// `MAX_RECEIVE_COUNT`: deliveries before SQS moves a message to the
     /// dead-letter queue (the redrive policy's `maxReceiveCount`); on the last
-    /// delivery the thumbnail function marks the avatar `failed`.
+    /// delivery of a fault (not of a transient failure) the thumbnail
+    /// function marks the avatar `failed`; also the sweep's re-drives of a
+    /// stuck avatar before it gives up.
     pub max_receive_count: u32,
     /// `VISIBILITY_TIMEOUT_SECONDS`: how long a received message stays hidden
-    /// before SQS delivers it again (the retry delay after a failure).
+    /// before SQS delivers it again; a failed message's first retry delay,
+    /// doubled on each further delivery ([`crate::events::retry_delay`]).
     pub visibility_timeout: Duration,
+    /// `RETRY_MAX_SECONDS`: the longest a failed message waits before its
+    /// next delivery (default 900 s; SQS allows 12 h).
+    pub retry_max_delay: Duration,
+    /// `PROCESSING_DEADLINE_SECONDS`: how long an avatar may stay
+    /// `processing` (or `uploading` with its file arrived) without progress
+    /// before the sweep sends its work again (default 1800 s).
+    pub processing_deadline: Duration,
     /// `MAX_UPLOAD_BYTES`: largest accepted file, bytes (contract: 10 MiB).
     pub max_upload_bytes: u64,
     /// `MAX_PIXELS`: pixel budget, width × height, checked before decoding.
@@ -222,6 +232,12 @@ impl Config {
             delete_queue: text("DELETE_QUEUE", "avatar-deletes"),
             max_receive_count: max_receive_count as u32,
             visibility_timeout: Duration::from_secs(number("VISIBILITY_TIMEOUT_SECONDS", 30)?),
+            retry_max_delay: Duration::from_secs(
+                number("RETRY_MAX_SECONDS", 900)?.clamp(1, 12 * 3600),
+            ),
+            processing_deadline: Duration::from_secs(
+                number("PROCESSING_DEADLINE_SECONDS", 1800)?.max(1),
+            ),
             max_upload_bytes: number("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)?,
             max_pixels: number("MAX_PIXELS", 50_000_000)?,
             public_base_url: text("PUBLIC_BASE_URL", "").trim_end_matches('/').to_owned(),

@@ -9,15 +9,20 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
+use crate::aws::AwsError;
+use crate::db::DbError;
 use crate::domain::AvatarId;
 use crate::keys::decode_event_key;
 use crate::metrics::MessageOutcome;
+use crate::queue::Queue;
+use crate::renditions::RenderError;
 
 /// Messages of one batch processed at once (SQS batches hold at most 10).
 pub const BATCH_CONCURRENCY: usize = 10;
@@ -54,6 +59,46 @@ pub enum Handled {
     Poison,
 }
 
+/// How a failed message backs off: its next delivery waits
+/// `first × 2^(n−1)` after its n-th, at most `max`, ±20 % so that messages
+/// failed together do not return together (AWS's advice for retries). With
+/// the defaults (30 s, 900 s) and `MAX_RECEIVE_COUNT` 5, the deliveries of
+/// one message span about 7.5 minutes instead of 2.5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The delay after the first failed delivery (`VISIBILITY_TIMEOUT_SECONDS`).
+    pub first: Duration,
+    /// The longest delay (`RETRY_MAX_SECONDS`).
+    pub max: Duration,
+}
+
+/// The delay before the next delivery of a message that failed on its
+/// `receive_count`-th ([`RetryPolicy`]); `jitter` in `[0, 1)` spreads it
+/// over ±20 %.
+pub fn retry_delay(policy: RetryPolicy, receive_count: u32, jitter: f64) -> Duration {
+    let doublings = receive_count.saturating_sub(1).min(20);
+    let delay = policy.first.saturating_mul(1 << doublings).min(policy.max);
+    delay.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
+}
+
+/// Whether a handler's error may go away by itself (a dependency out of
+/// reach, throttling, a 5xx): then retries, however many, must never turn
+/// the avatar `failed`. A fault (a missing bucket, an SQL error, a bug) is
+/// not transient.
+pub fn is_transient(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        if let Some(e) = cause.downcast_ref::<RenderError>() {
+            e.is_transient()
+        } else if let Some(e) = cause.downcast_ref::<DbError>() {
+            e.is_transient()
+        } else if let Some(e) = cause.downcast_ref::<AwsError>() {
+            e.is_transient()
+        } else {
+            false
+        }
+    })
+}
+
 /// The handler of one queue's messages (the thumbnail function's, purge's).
 pub trait MessageHandler: Send + Sync {
     /// The function (`faas.name`).
@@ -79,6 +124,14 @@ pub trait MessageHandler: Send + Sync {
     ) -> impl Future<Output = Option<HashMap<String, String>>> + Send {
         let _ = message;
         async { None }
+    }
+
+    /// The queue the messages come from and how failed ones back off
+    /// (`ChangeMessageVisibility` on their receipt handles, as a Lambda
+    /// function may do before returning its partial batch response).
+    /// `None` leaves the queue's own visibility timeout.
+    fn backoff(&self) -> Option<(&Queue, RetryPolicy)> {
+        None
     }
 
     /// Handles one message. `Err` means it should be delivered again
@@ -114,9 +167,12 @@ pub fn message_carrier(message: &SqsMessage) -> HashMap<String, String> {
 /// trace the message (or [`MessageHandler::trace_carrier`]) carries, and
 /// counted in `avatars_queue_messages_total{queue, outcome}`.
 pub async fn process_batch<R, H: MessageHandler>(event: SqsEvent, handler: &H) -> Outcome<R> {
-    let results: Vec<(Option<String>, anyhow::Result<Handled>)> =
+    type Handled1 = (Option<String>, Option<String>, u32, anyhow::Result<Handled>);
+    let results: Vec<Handled1> =
         futures::stream::iter(event.records.into_iter().map(|msg| async move {
             let id = msg.message_id.clone();
+            let receipt = msg.receipt_handle.clone();
+            let count = receive_count(&msg);
             let carrier = match handler.trace_carrier(&msg).await {
                 Some(carrier) if !carrier.is_empty() => carrier,
                 _ => message_carrier(&msg),
@@ -127,7 +183,7 @@ pub async fn process_batch<R, H: MessageHandler>(event: SqsEvent, handler: &H) -
                 id.as_deref().unwrap_or_default(),
                 parent,
             );
-            let last_delivery = receive_count(&msg) >= handler.max_receive_count();
+            let last_delivery = count >= handler.max_receive_count();
             let result = handler.handle(msg).instrument(span.clone()).await;
             let outcome = match &result {
                 Ok(Handled::Done) => MessageOutcome::Ok,
@@ -141,18 +197,26 @@ pub async fn process_batch<R, H: MessageHandler>(event: SqsEvent, handler: &H) -
                 span.in_scope(|| {
                     tracing::error!(
                         error = format!("{error:#}"),
+                        transient = is_transient(error),
                         "message failed; will be retried"
                     );
                 });
             }
-            (id, result)
+            (id, receipt, count, result)
         }))
         .buffer_unordered(BATCH_CONCURRENCY)
         .collect()
         .await;
     let mut response = SqsBatchResponse::default();
-    for (id, result) in results {
+    for (id, receipt, count, result) in results {
         if result.is_err() {
+            if let (Some((queue, policy)), Some(receipt)) = (handler.backoff(), receipt) {
+                let delay = retry_delay(policy, count, fastrand::f64());
+                if let Err(e) = queue.change_visibility(&receipt, delay).await {
+                    // The queue's own visibility timeout applies instead.
+                    tracing::warn!(error = %e, "could not back the message off");
+                }
+            }
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id.unwrap_or_default();
             response.batch_item_failures.push(failure);
@@ -239,6 +303,30 @@ struct S3Object {
     key: String,
 }
 
+/// A message of the upload queue: an S3 notification (of an original or
+/// a direct upload), or the sweep's AvatarProcessEvent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UploadQueueMessage {
+    /// From the bucket.
+    S3(S3Notification),
+    /// From the sweep.
+    Process(crate::queue::AvatarProcessEvent),
+}
+
+/// Parses an upload-queue message body.
+///
+/// # Errors
+/// When the body is neither an S3 notification nor an AvatarProcessEvent.
+pub fn parse_upload_queue_message(body: &str) -> anyhow::Result<UploadQueueMessage> {
+    match parse_s3_notification(body) {
+        Ok(notification) => Ok(UploadQueueMessage::S3(notification)),
+        Err(not_s3) => match serde_json::from_str(body) {
+            Ok(event) => Ok(UploadQueueMessage::Process(event)),
+            Err(_) => Err(not_s3.context("neither an S3 event nor an AvatarProcessEvent")),
+        },
+    }
+}
+
 /// Parses an SQS message body holding an S3 event notification.
 ///
 /// # Errors
@@ -321,6 +409,40 @@ mod tests {
     }
 
     #[test]
+    fn retries_back_off_exponentially_with_jitter_up_to_the_cap() {
+        let policy = RetryPolicy {
+            first: Duration::from_secs(30),
+            max: Duration::from_secs(900),
+        };
+        let middle = |n| retry_delay(policy, n, 0.5).as_secs();
+        assert_eq!(
+            [1, 2, 3, 4, 5, 6, 50].map(middle),
+            [30, 60, 120, 240, 480, 900, 900]
+        );
+        assert_eq!(retry_delay(policy, 1, 0.0), Duration::from_secs(24));
+        assert_eq!(retry_delay(policy, 1, 0.999_999).as_secs(), 35);
+        // Five deliveries span 30 + 60 + 120 + 240 s: a 3-minute outage fits.
+        let span: u64 = (1..5).map(middle).sum();
+        assert_eq!(span, 450);
+    }
+
+    #[test]
+    fn transient_errors_are_told_from_faults() {
+        let pool_timeout = DbError::Unavailable(deadpool_postgres::PoolError::Timeout(
+            deadpool_postgres::TimeoutType::Wait,
+        ));
+        assert!(is_transient(
+            &anyhow::Error::new(pool_timeout).context("avatar x")
+        ));
+        let render = RenderError::Db(DbError::Unavailable(deadpool_postgres::PoolError::Closed));
+        assert!(is_transient(&render.into()));
+        assert!(!is_transient(&RenderError::OriginalMissing.into()));
+        assert!(!is_transient(&anyhow::anyhow!("a bug")));
+        let missing_bucket = AwsError::new("storage", "get", false, "NoSuchBucket");
+        assert!(!is_transient(&RenderError::Storage(missing_bucket).into()));
+    }
+
+    #[test]
     fn trace_context_from_message_attributes() {
         let mut m = message("a", "");
         assert!(message_carrier(&m).is_empty());
@@ -376,5 +498,20 @@ mod tests {
         );
         assert!(parse_s3_notification("not json").is_err());
         assert!(parse_s3_notification(r#"{"something":"else"}"#).is_err());
+    }
+
+    #[test]
+    fn upload_queue_messages_are_s3_events_or_avatar_process_events() {
+        assert_eq!(
+            parse_upload_queue_message(r#"{"Event":"s3:TestEvent"}"#).unwrap(),
+            UploadQueueMessage::S3(S3Notification::Test)
+        );
+        let event = crate::queue::AvatarProcessEvent::thumbnails(AvatarId::new());
+        let body = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            parse_upload_queue_message(&body).unwrap(),
+            UploadQueueMessage::Process(event)
+        );
+        assert!(parse_upload_queue_message(r#"{"avatar_id":"nope"}"#).is_err());
     }
 }

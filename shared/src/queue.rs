@@ -44,6 +44,39 @@ pub struct AvatarDeleteEvent {
     pub s3_keys: Vec<String>,
 }
 
+/// AvatarProcessEvent (contract, "Events"): (re-)render an avatar's
+/// missing variants. Sent by the purge sweep for avatars left `processing`
+/// (or `uploading` with their file arrived) past
+/// `PROCESSING_DEADLINE_SECONDS`, when every delivery of their own event
+/// failed (a long outage), and consumed by the thumbnail function from the
+/// upload queue beside the S3 notifications. Idempotent: only what is
+/// missing is rendered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvatarProcessEvent {
+    /// Unique id of this event (UUID v4).
+    pub message_id: Uuid,
+    /// The avatar to process.
+    pub avatar_id: AvatarId,
+    /// What to do: [`AvatarProcessEvent::THUMBNAILS`] (validate a direct
+    /// upload whose file arrived, then render every missing thumbnail and
+    /// mark the avatar `ready`).
+    pub operations: Vec<String>,
+}
+
+impl AvatarProcessEvent {
+    /// The one operation: every missing thumbnail.
+    pub const THUMBNAILS: &'static str = "thumbnails";
+
+    /// An event rendering every missing thumbnail of `avatar_id`.
+    pub fn thumbnails(avatar_id: AvatarId) -> Self {
+        Self {
+            message_id: Uuid::new_v4(),
+            avatar_id,
+            operations: vec![Self::THUMBNAILS.to_owned()],
+        }
+    }
+}
+
 impl AvatarDeleteEvent {
     /// A new event with a fresh `message_id`.
     pub fn new(avatar_id: AvatarId, user_id: &UserId, s3_keys: Vec<String>) -> Self {
@@ -187,6 +220,65 @@ impl Queue {
             .await
             .map_err(failed("delete"))?;
         Ok(())
+    }
+
+    /// Makes a received message visible again only after `delay` (SQS
+    /// allows 0 s to 12 h): how a failed message backs off.
+    ///
+    /// # Errors
+    /// [`QueueError`].
+    pub async fn change_visibility(
+        &self,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), QueueError> {
+        let seconds = delay.as_secs().min(12 * 3600) as i32;
+        self.client
+            .change_message_visibility()
+            .queue_url(self.url().await?)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .instrument(client_span("SQS", "ChangeMessageVisibility", &self.name))
+            .await
+            .map_err(failed("change visibility"))?;
+        Ok(())
+    }
+
+    /// Moves every message of this queue (a dead-letter queue) to `target`,
+    /// bodies and message attributes unchanged, each deleted here only
+    /// once sent there: what SQS's `StartMessageMoveTask` does on AWS.
+    /// Returns how many moved. Messages that arrive meanwhile move too;
+    /// it stops when a receive comes back empty.
+    ///
+    /// # Errors
+    /// [`QueueError`]; what moved before the error stays moved.
+    pub async fn move_messages_to(&self, target: &Queue) -> Result<usize, QueueError> {
+        let mut moved = 0;
+        loop {
+            let messages = self.receive(10, 0).await?;
+            if messages.is_empty() {
+                return Ok(moved);
+            }
+            let target_url = target.url().await?.to_owned();
+            let mut sent = Vec::new();
+            for message in &messages {
+                let mut send = self
+                    .client
+                    .send_message()
+                    .queue_url(&target_url)
+                    .message_body(message.body().unwrap_or_default());
+                for (name, value) in message.message_attributes().into_iter().flatten() {
+                    send = send.message_attributes(name, value.clone());
+                }
+                send.send().await.map_err(failed("send"))?;
+                if let Some(handle) = message.receipt_handle() {
+                    sent.push(handle);
+                }
+            }
+            self.delete_batch(sent).await?;
+            moved += messages.len();
+        }
     }
 
     /// `ApproximateNumberOfMessages`: messages waiting to be received (not

@@ -37,6 +37,18 @@ pub enum RenderError {
     Task(String),
 }
 
+impl RenderError {
+    /// Whether retrying later may succeed: storage or the database out of
+    /// reach ([`StorageError::is_transient`], [`DbError::is_transient`]).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Storage(e) => e.is_transient(),
+            Self::Db(e) => e.is_transient(),
+            Self::OriginalMissing | Self::Image(_) | Self::OverBudget(_) | Self::Task(_) => false,
+        }
+    }
+}
+
 impl From<RenderError> for ApiError {
     fn from(e: RenderError) -> Self {
         match e {

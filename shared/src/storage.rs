@@ -146,6 +146,26 @@ impl Storage {
         }
     }
 
+    /// Whether `key` exists (`HeadObject`).
+    ///
+    /// # Errors
+    /// [`StorageError`] for anything but a missing key.
+    pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .instrument(client_span("S3", "HeadObject", &self.bucket))
+            .await;
+        match head {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
+            Err(e) => Err(failed("head")(e)),
+        }
+    }
+
     /// A presigned `GET` of `key`, valid for `ttl` (SigV4 query signing; at
     /// most 7 days, an S3 limit).
     ///

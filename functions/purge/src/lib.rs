@@ -6,7 +6,11 @@
 //!   Idempotent: a redelivery finds nothing left and succeeds.
 //! * Sweep (a scheduled invocation in production, a timer locally): purges
 //!   soft-deleted rows older than `ORPHAN_GRACE_SECONDS` whose event was
-//!   lost, and deletes objects older than that which have no row at all.
+//!   lost, deletes objects older than that which have no row at all, and
+//!   sends the work of avatars stuck in `processing` (or `uploading` with
+//!   their file arrived) past `PROCESSING_DEADLINE_SECONDS` again, as an
+//!   AvatarProcessEvent on the upload queue: an outage longer than every
+//!   delivery of their own event still ends with them `ready`.
 //!
 //! An event for an avatar that is *not* soft-deleted is refused (logged and
 //! acknowledged): purge never removes a live avatar's objects.
@@ -19,8 +23,8 @@ use avatar_shared::events::{process_batch, record_avatar, Handled, MessageHandle
 use avatar_shared::keys::{
     avatar_prefixes, ObjectKey, INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX,
 };
-use avatar_shared::queue::AvatarDeleteEvent;
-use avatar_shared::{AppState, AvatarId, UserId};
+use avatar_shared::queue::{AvatarDeleteEvent, AvatarProcessEvent};
+use avatar_shared::{AppState, AvatarId, Status, UserId};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -108,6 +112,19 @@ impl MessageHandler for Purges {
         self.0.config.max_receive_count
     }
 
+    fn backoff(
+        &self,
+    ) -> Option<(
+        &avatar_shared::queue::Queue,
+        avatar_shared::events::RetryPolicy,
+    )> {
+        let policy = avatar_shared::events::RetryPolicy {
+            first: self.0.config.visibility_timeout,
+            max: self.0.config.retry_max_delay,
+        };
+        Some((&self.0.delete_queue, policy))
+    }
+
     async fn handle(&self, message: SqsMessage) -> anyhow::Result<Handled> {
         handle_message(&self.0, message)
             .await
@@ -167,9 +184,59 @@ pub struct SweepReport {
     pub orphan_objects: usize,
     /// Direct uploads never received before their URL expired, purged.
     pub expired_uploads: usize,
+    /// Avatars stuck in `processing` (or `uploading` with their file
+    /// arrived) whose work was sent again.
+    pub redriven: usize,
+    /// Stuck avatars whose work was sent again `MAX_RECEIVE_COUNT` times
+    /// already, marked `failed`.
+    pub gave_up: usize,
 }
 
-/// One sweep: expired direct uploads, stale soft-deleted rows, then objects
+/// Sends the work of every avatar stuck past `PROCESSING_DEADLINE_SECONDS`
+/// again (an [`AvatarProcessEvent`] on the upload queue), at most once per
+/// deadline each; after `MAX_RECEIVE_COUNT` such re-drives the avatar is
+/// marked `failed`. An `uploading` avatar counts as stuck only once its
+/// file has arrived (before that its client may still be sending).
+///
+/// # Errors
+/// Storage, queue or database failures.
+pub async fn redrive_stuck(state: &AppState, report: &mut SweepReport) -> anyhow::Result<()> {
+    for stuck in state
+        .db
+        .stuck_avatars(state.config.processing_deadline, SWEEP_BATCH)
+        .await?
+    {
+        let avatar = &stuck.avatar;
+        if avatar.status == Status::Uploading && !state.storage.exists(&avatar.s3_key).await? {
+            continue;
+        }
+        if stuck.redrives >= state.config.max_receive_count {
+            tracing::error!(avatar_id = %avatar.id, redrives = stuck.redrives, "still stuck after every re-drive; marking failed");
+            if state
+                .db
+                .set_status(
+                    avatar.id,
+                    &[Status::Uploading, Status::Processing],
+                    Status::Failed,
+                )
+                .await?
+            {
+                report.gave_up += 1;
+            }
+            continue;
+        }
+        state
+            .upload_queue
+            .send_json(&AvatarProcessEvent::thumbnails(avatar.id))
+            .await?;
+        state.db.mark_redriven(avatar.id).await?;
+        tracing::warn!(avatar_id = %avatar.id, status = avatar.status.as_str(), redrives = stuck.redrives + 1, "stuck avatar re-driven");
+        report.redriven += 1;
+    }
+    Ok(())
+}
+
+/// One sweep: expired direct uploads, stuck avatars, stale soft-deleted rows, then objects
 /// without a row. Objects
 /// and rows younger than `ORPHAN_GRACE_SECONDS` are left alone so an upload
 /// or delete in flight is never raced.
@@ -180,16 +247,23 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
     let grace = state.config.orphan_grace;
     let mut report = SweepReport::default();
     // Direct uploads whose URL expired unused (plus the grace): soft-deleted,
-    // then purged like any deleted avatar.
+    // then purged like any deleted avatar. One whose file did arrive is
+    // stuck instead (below), never expired.
     for row in state
         .db
-        .expire_uploads(state.config.upload_url_ttl + grace)
+        .old_uploads(state.config.upload_url_ttl + grace)
         .await?
     {
-        if purge_avatar(state, row.id, &row.user_id).await? {
+        if state.storage.exists(&row.s3_key).await? {
+            continue;
+        }
+        if state.db.expire_upload(row.id).await?
+            && purge_avatar(state, row.id, &row.user_id).await?
+        {
             report.expired_uploads += 1;
         }
     }
+    redrive_stuck(state, &mut report).await?;
     for row in state.db.stale_soft_deleted(grace, SWEEP_BATCH).await? {
         if purge_avatar(state, row.id, &row.user_id).await? {
             report.purged_avatars += 1;
@@ -224,6 +298,9 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
     tracing::info!(
         purged_avatars = report.purged_avatars,
         orphan_objects = report.orphan_objects,
+        expired_uploads = report.expired_uploads,
+        redriven = report.redriven,
+        gave_up = report.gave_up,
         "sweep done"
     );
     // Upload counts of minutes long gone (the rate limit reads only the

@@ -14,9 +14,19 @@
 //!   changes nothing else.
 //! * An original that cannot be decoded is poison: the avatar is marked
 //!   `failed` and the message acknowledged (retrying cannot help).
-//! * Transient failures (storage, database) are reported as batch item
-//!   failures; on the last delivery before the dead-letter queue
-//!   (`MAX_RECEIVE_COUNT`) the avatar is marked `failed` first.
+//! * Failures are reported as batch item failures and back off
+//!   exponentially ([`avatar_shared::events::retry_delay`]). A transient
+//!   one (storage or the database out of reach) never marks the avatar
+//!   `failed`, however long it lasts: when every delivery is spent the
+//!   message goes to the dead-letter queue, the avatar stays `processing`,
+//!   and the sweep sends its work again ([`AvatarProcessEvent`](avatar_shared::queue::AvatarProcessEvent)). A fault
+//!   (a missing bucket, an SQL error) marks it `failed` on the last
+//!   delivery before the dead-letter queue: the message's
+//!   `ApproximateReceiveCount`, or the avatar's own retry counter where the
+//!   event source does not pass one (Knative), reaching `MAX_RECEIVE_COUNT`.
+//!
+//! The upload queue also carries [`AvatarProcessEvent`](avatar_shared::queue::AvatarProcessEvent)s (the sweep's):
+//! the same work for one avatar, whatever state it was left in.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,13 +34,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use avatar_shared::db::AvatarRow;
 use avatar_shared::events::{
-    parse_s3_notification, process_batch, receive_count, record_avatar, Handled, MessageHandler,
-    Outcome, S3Notification,
+    is_transient, parse_s3_notification, parse_upload_queue_message, process_batch, receive_count,
+    record_avatar, Handled, MessageHandler, Outcome, RetryPolicy, S3Notification,
+    UploadQueueMessage,
 };
 use avatar_shared::keys::ObjectKey;
 use avatar_shared::metrics::RenderTrigger;
 use avatar_shared::originals::{self, IngestError};
 use avatar_shared::pipeline::thumbnail_variants;
+use avatar_shared::queue::Queue;
 use avatar_shared::renditions::{render_and_store, RenderError};
 use avatar_shared::{AppState, AvatarId, Status};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
@@ -63,6 +75,10 @@ impl MessageHandler for Thumbnails {
         self.0.config.max_receive_count
     }
 
+    fn backoff(&self) -> Option<(&Queue, RetryPolicy)> {
+        Some((&self.0.upload_queue, retry_policy(&self.0)))
+    }
+
     /// An S3 notification carries no trace header: the object does. The
     /// upload stored its trace context as the object's metadata (the
     /// multipart upload with the original, the direct upload with its
@@ -82,59 +98,128 @@ impl MessageHandler for Thumbnails {
     }
 }
 
+/// How failed messages back off ([`RetryPolicy`] from the configuration).
+pub fn retry_policy(state: &AppState) -> RetryPolicy {
+    RetryPolicy {
+        first: state.config.visibility_timeout,
+        max: state.config.retry_max_delay,
+    }
+}
+
+/// The work one upload-queue message asks for.
+enum Work {
+    /// An object was created: its key.
+    Created(String),
+    /// The sweep's AvatarProcessEvent.
+    Process(AvatarId),
+}
+
 async fn handle_message(state: &AppState, message: SqsMessage) -> anyhow::Result<Handled> {
     let body = message
         .body
         .as_deref()
         .context("SQS message without a body")?;
-    let keys = match parse_s3_notification(body).context("body is not an S3 event")? {
-        S3Notification::Test => {
+    let work = match parse_upload_queue_message(body)? {
+        UploadQueueMessage::S3(S3Notification::Test) => {
             tracing::info!("s3:TestEvent acknowledged");
             return Ok(Handled::Done);
         }
-        S3Notification::Created(keys) => keys,
+        UploadQueueMessage::S3(S3Notification::Created(keys)) => {
+            keys.into_iter().map(Work::Created).collect()
+        }
+        UploadQueueMessage::Process(event) => vec![Work::Process(event.avatar_id)],
     };
-    let last_attempt = receive_count(&message) >= state.config.max_receive_count;
     let mut handled = Handled::Done;
-    for key in keys {
-        let (avatar_id, result) = match ObjectKey::parse(&key) {
-            Some(ObjectKey::Original { avatar_id, .. }) => {
+    for item in work {
+        let (avatar_id, result) = match item {
+            Work::Created(key) => match ObjectKey::parse(&key) {
+                Some(ObjectKey::Original { avatar_id, .. }) => {
+                    record_avatar(avatar_id);
+                    (avatar_id, render_thumbnails(state, avatar_id).await)
+                }
+                Some(ObjectKey::Incoming { user_id, avatar_id }) => {
+                    record_avatar(avatar_id);
+                    let accepted = accept_direct_upload(state, &user_id, avatar_id);
+                    (avatar_id, accepted.await)
+                }
+                _ => {
+                    tracing::info!(key = %key, "not an original of this service; skipped");
+                    continue;
+                }
+            },
+            Work::Process(avatar_id) => {
                 record_avatar(avatar_id);
-                (avatar_id, render_thumbnails(state, avatar_id).await)
-            }
-            Some(ObjectKey::Incoming { user_id, avatar_id }) => {
-                record_avatar(avatar_id);
-                (
-                    avatar_id,
-                    accept_direct_upload(state, &user_id, avatar_id).await,
-                )
-            }
-            _ => {
-                tracing::info!(key = %key, "not an original of this service; skipped");
-                continue;
+                (avatar_id, process_avatar(state, avatar_id).await)
             }
         };
         match result {
             Ok(Handled::Done) => {}
             Ok(Handled::Poison) => handled = Handled::Poison,
             Err(e) => {
-                if last_attempt {
-                    tracing::error!(avatar_id = %avatar_id, "retries exhausted; marking failed");
-                    state
-                        .db
-                        .set_status(
-                            avatar_id,
-                            &[Status::Uploading, Status::Processing],
-                            Status::Failed,
-                        )
-                        .await
-                        .context("marking failed on the last attempt")?;
-                }
+                settle_failure(state, avatar_id, receive_count(&message), &e).await?;
                 return Err(e.context(format!("avatar {avatar_id}")));
             }
         }
     }
     Ok(handled)
+}
+
+/// After a failed attempt on `avatar_id`: counts it in the row (the retry
+/// counter of event sources without a receive count) and, on the last
+/// delivery of a fault (never of a transient failure), marks the avatar
+/// `failed`. The message is reported failed either way.
+///
+/// # Errors
+/// The database failing while marking `failed`.
+async fn settle_failure(
+    state: &AppState,
+    avatar_id: AvatarId,
+    receive_count: u32,
+    error: &anyhow::Error,
+) -> anyhow::Result<()> {
+    if is_transient(error) {
+        // An outage: whatever the count, the avatar waits (the sweep sends
+        // its work again if every delivery is spent).
+        let _ = state.db.record_failed_attempt(avatar_id).await;
+        return Ok(());
+    }
+    let attempts = state.db.record_failed_attempt(avatar_id).await?;
+    if receive_count.max(attempts) >= state.config.max_receive_count {
+        tracing::error!(avatar_id = %avatar_id, attempts, receive_count, "retries exhausted; marking failed");
+        state
+            .db
+            .set_status(
+                avatar_id,
+                &[Status::Uploading, Status::Processing],
+                Status::Failed,
+            )
+            .await
+            .context("marking failed on the last attempt")?;
+    }
+    Ok(())
+}
+
+/// An [`AvatarProcessEvent`](avatar_shared::queue::AvatarProcessEvent): a direct upload whose file arrived is
+/// accepted; otherwise every missing thumbnail is rendered and the avatar
+/// marked `ready`. Nothing to do for a gone, deleted or `failed` avatar, or
+/// an `uploading` one whose file has not arrived.
+///
+/// # Errors
+/// Retryable failures only (storage, database).
+#[tracing::instrument(skip(state), fields(avatar_id = %avatar_id))]
+pub async fn process_avatar(state: &AppState, avatar_id: AvatarId) -> anyhow::Result<Handled> {
+    match state.db.avatar(avatar_id).await? {
+        Some(row) if row.deleted_at.is_none() && row.status == Status::Uploading => {
+            accept_direct_upload(state, &row.user_id, avatar_id).await
+        }
+        Some(row) if row.deleted_at.is_none() && row.status != Status::Failed => {
+            render_thumbnails(state, avatar_id).await
+        }
+        _ => {
+            tracing::info!("nothing to process");
+            Ok(Handled::Done)
+        }
+    }
 }
 
 /// A direct upload arrived at `uploads/{user_id}/{avatar_id}`: the same

@@ -1,5 +1,9 @@
 //! The thumbnail function binary: wiring only (see the crate's library).
 
+// The handler's future nests deeply (batch → message → direct upload →
+// render); computing its layout needs more than the default 128 levels.
+#![recursion_limit = "256"]
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let state = avatar_shared::runtime::start("thumbnail").await?;

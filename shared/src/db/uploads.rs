@@ -168,24 +168,40 @@ impl Database {
         Ok(true)
     }
 
-    /// Soft-deletes direct uploads still `uploading` after `older_than`
-    /// (their URL expired unused) and returns them for purging. The status
-    /// is spelled out, not a parameter, so that the statement matches the
-    /// partial index `avatars_uploading` even as a generic prepared plan.
+    /// Direct uploads still `uploading` after `older_than`: their URL
+    /// expired; unused, unless their file arrived and its processing
+    /// failed (the sweep tells the two apart). The status is spelled out,
+    /// not a parameter, so that the statement matches the partial index
+    /// `avatars_uploading` even as a generic prepared plan.
     ///
     /// # Errors
     /// [`DbError`].
-    pub async fn expire_uploads(&self, older_than: Duration) -> Result<Vec<AvatarRow>, DbError> {
+    pub async fn old_uploads(&self, older_than: Duration) -> Result<Vec<AvatarRow>, DbError> {
         self.all(
             concat!(
-                "UPDATE avatars SET deleted_at = now(), updated_at = now() \
-                 WHERE status = 'uploading' AND deleted_at IS NULL \
-                   AND created_at <= now() - make_interval(secs => $1) \
-                 RETURNING ",
-                avatar_columns!()
+                "SELECT ",
+                avatar_columns!(),
+                " FROM avatars WHERE status = 'uploading' AND deleted_at IS NULL \
+                   AND created_at <= now() - make_interval(secs => $1)"
             ),
             &[&older_than.as_secs_f64()],
         )
         .await
+    }
+
+    /// Soft-deletes the direct upload `id` if it is still `uploading` (its
+    /// URL expired unused), for purging; `false` when it is not.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn expire_upload(&self, id: AvatarId) -> Result<bool, DbError> {
+        let n = self
+            .run(
+                "UPDATE avatars SET deleted_at = now(), updated_at = now() \
+                 WHERE id = $1 AND status = 'uploading' AND deleted_at IS NULL",
+                &[&id],
+            )
+            .await?;
+        Ok(n == 1)
     }
 }
