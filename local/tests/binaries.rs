@@ -132,7 +132,7 @@ async fn function_binaries_serve_plain_http() {
     assert_eq!(res.status(), 200);
     assert_eq!(
         res.json::<Value>().await.unwrap(),
-        json!({"purged_avatars": 0, "orphan_objects": 0, "expired_uploads": 0, "redriven": 0, "gave_up": 0})
+        json!({"purged_avatars": 0, "orphan_objects": 0, "expired_uploads": 0, "redriven": 0, "gave_up": 0, "orphan_rows": 0})
     );
     drop((get, thumbnail, purge));
     app.stop().await;

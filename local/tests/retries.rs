@@ -294,9 +294,31 @@ async fn the_sweep_sends_the_work_of_stuck_avatars_again_then_gives_up() {
     let report = avatar_purge::sweep(&state).await.unwrap();
     assert_eq!((report.redriven, report.gave_up), (0, 1));
     assert_eq!(status(&app, stuck).await, Status::Failed);
+    // A row whose original was never stored (its client got a 503 and the
+    // rollback failed too) is removed, with whatever it has.
+    let unstored = unfinished(&app, "sia").await;
+    state
+        .storage
+        .delete_keys(&[original_key("sia", unstored)])
+        .await
+        .unwrap();
+    sql(
+        &app,
+        &format!(
+            "UPDATE avatars SET updated_at = now() - interval '1 hour' WHERE id = '{unstored}'"
+        ),
+    )
+    .await;
+    let report = avatar_purge::sweep(&state).await.unwrap();
+    assert_eq!((report.redriven, report.orphan_rows), (0, 1));
+    assert!(state.db.avatar(unstored).await.unwrap().is_none());
+    assert!(app.keys_of(&unstored.to_string()).await.is_empty());
     // Nothing else is touched: a second sweep finds nothing.
     let report = avatar_purge::sweep(&state).await.unwrap();
-    assert_eq!((report.redriven, report.gave_up), (0, 0));
+    assert_eq!(
+        (report.redriven, report.gave_up, report.orphan_rows),
+        (0, 0, 0)
+    );
     app.stop().await;
 }
 

@@ -190,6 +190,10 @@ pub struct SweepReport {
     /// Stuck avatars whose work was sent again `MAX_RECEIVE_COUNT` times
     /// already, marked `failed`.
     pub gave_up: usize,
+    /// Rows of uploads that never completed (`processing` without an
+    /// original, older than `ORPHAN_GRACE_SECONDS`: the client was answered
+    /// 503 and the rollback failed too), removed.
+    pub orphan_rows: usize,
 }
 
 /// Sends the work of every avatar stuck past `PROCESSING_DEADLINE_SECONDS`
@@ -207,7 +211,23 @@ pub async fn redrive_stuck(state: &AppState, report: &mut SweepReport) -> anyhow
         .await?
     {
         let avatar = &stuck.avatar;
-        if avatar.status == Status::Uploading && !state.storage.exists(&avatar.s3_key).await? {
+        let has_file = state.storage.exists(&avatar.s3_key).await?;
+        if avatar.status == Status::Uploading && !has_file {
+            continue;
+        }
+        let grace = chrono::Duration::from_std(state.config.orphan_grace)?;
+        if avatar.status == Status::Processing && !has_file {
+            // An upload whose original was never stored: its client got an
+            // error, not a 201. Removed once older than the grace.
+            if avatar.created_at < chrono::Utc::now() - grace {
+                state
+                    .storage
+                    .delete_prefixes(&avatar_prefixes(&avatar.user_id, avatar.id))
+                    .await?;
+                state.db.remove_unstored(avatar.id).await?;
+                tracing::warn!(avatar_id = %avatar.id, "row of an upload that never completed removed");
+                report.orphan_rows += 1;
+            }
             continue;
         }
         if stuck.redrives >= state.config.max_receive_count {
@@ -301,6 +321,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
         expired_uploads = report.expired_uploads,
         redriven = report.redriven,
         gave_up = report.gave_up,
+        orphan_rows = report.orphan_rows,
         "sweep done"
     );
     // Upload counts of minutes long gone (the rate limit reads only the
