@@ -1,5 +1,5 @@
 # The project's verbs. See README.md for what each needs and sets.
-.PHONY: run observe test lint fmt build bench bench-telemetry coldstart fuzz deps clean
+.PHONY: run observe test faults loadtest lint fmt build bench bench-telemetry coldstart fuzz deps clean
 
 deps: ## Build tools the C codecs need (nasm on x86)
 	bash scripts/ensure-nasm.sh
@@ -12,6 +12,12 @@ observe: deps ## make run plus Prometheus on http://127.0.0.1:9090 scraping it, 
 
 test: deps ## Unit, integration and end-to-end tests (starts its own stack)
 	bash scripts/test.sh
+
+faults: deps ## Injected failures (PostgreSQL restart and outage, frozen emulator, killed worker, S3 latency and resets): nothing accepted is lost
+	bash scripts/faults.sh
+
+loadtest: deps ## Uploads (Locust) and reads (wrk) against the release build, beside S3 and nginx -> BENCHMARKS.md
+	bash scripts/loadtest.sh
 
 CORPUS ?= fixtures/images
 BENCH_VENV := .local/bench-venv

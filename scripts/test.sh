@@ -32,14 +32,25 @@ else
 fi
 # Suites over whole processes, on the same emulator and PostgreSQL: the
 # Lambda runtime path under `cargo lambda watch`, the browser tests of the
-# web pages, schemathesis over the OpenAPI document, and the alert rules
-# and dashboard queries against a real Prometheus (SUITES=0 skips them,
-# e.g. when running one Rust test by name).
+# web pages, schemathesis over the OpenAPI document, the alert rules and
+# dashboard queries against a real Prometheus, and the fault suite (on
+# stacks of its own). They use free ports and names of their own, so they
+# run at once; each one's output is printed whole when all are done
+# (SUITES=0 skips them, e.g. when running one Rust test by name).
 if [ "${SUITES:-1}" != 0 ]; then
-  bash "$ROOT/scripts/lambda-tests.sh" || status=$?
-  bash "$ROOT/scripts/web-tests.sh" || status=$?
-  bash "$ROOT/scripts/api-fuzz.sh" || status=$?
-  bash "$ROOT/scripts/observability-tests.sh" || status=$?
+  logs="${CARGO_TARGET_DIR:-$ROOT/target}/suites"
+  mkdir -p "$logs"
+  suites=(lambda-tests web-tests api-fuzz observability-tests faults)
+  pids=()
+  for suite in "${suites[@]}"; do
+    bash "$ROOT/scripts/$suite.sh" >"$logs/$suite.log" 2>&1 &
+    pids+=("$!")
+  done
+  for i in "${!suites[@]}"; do
+    if wait "${pids[$i]}"; then result=passed; else result=FAILED; status=1; fi
+    printf '\n===== %s: %s (%s) =====\n' "${suites[$i]}" "$result" "$logs/${suites[$i]}.log"
+    grep -v '^{' "$logs/${suites[$i]}.log" || true
+  done
 fi
 drop_test_databases
 exit "$status"
