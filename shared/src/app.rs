@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::auth::Authenticator;
 use crate::budget::DecodeBudget;
+use crate::cache::VariantCache;
 use crate::config::Config;
 use crate::db::Database;
 use crate::queue::Queue;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// The memory every decode reserves first.
     pub budget: DecodeBudget,
+    /// Hot variants the get function serves from memory.
+    pub hot: Arc<VariantCache>,
 }
 
 impl AppState {
@@ -50,6 +53,10 @@ impl AppState {
                 Authenticator::new(config.auth_mode, &config.jwt).map_err(anyhow::Error::msg)?,
             ),
             budget: DecodeBudget::for_process(&config),
+            hot: Arc::new(VariantCache::new(
+                config.hot_cache_bytes,
+                config.hot_cache_ttl,
+            )),
             web: storage.bucket_named(config.web_bucket.clone()),
             storage,
             upload_queue,

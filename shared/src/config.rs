@@ -128,6 +128,13 @@ pub struct Config {
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call the
     /// API from a browser (`https://app.example`); empty = no CORS headers.
     pub cors_allowed_origins: Vec<String>,
+    /// `HOT_CACHE_BYTES`: memory the get function keeps hot variants in,
+    /// bytes (default 64 MiB; 0 = none; [`crate::cache`]).
+    pub hot_cache_bytes: u64,
+    /// `HOT_CACHE_TTL_SECONDS`: how long a hot variant is served from
+    /// memory before the database is asked again (default 60 s): the
+    /// longest a deleted avatar may still be served by another instance.
+    pub hot_cache_ttl: Duration,
 }
 
 impl Config {
@@ -257,6 +264,8 @@ impl Config {
             max_avatars_per_user: number("MAX_AVATARS_PER_USER", 0)?.min(u64::from(u32::MAX))
                 as u32,
             decode_memory_mb,
+            hot_cache_bytes: number("HOT_CACHE_BYTES", 64 * 1024 * 1024)?,
+            hot_cache_ttl: Duration::from_secs(number("HOT_CACHE_TTL_SECONDS", 60)?),
             cors_allowed_origins: text("CORS_ALLOWED_ORIGINS", "")
                 .split(',')
                 .map(|o| o.trim().trim_end_matches('/').to_owned())

@@ -12,6 +12,7 @@ pub mod app;
 pub mod auth;
 pub mod aws;
 pub mod budget;
+pub mod cache;
 pub mod config;
 pub mod db;
 pub mod domain;

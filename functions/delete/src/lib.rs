@@ -78,8 +78,11 @@ pub async fn delete_current_avatar(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Sends the AvatarDeleteEvent with every key known for the avatar.
+/// Forgets the avatar's hot variants in this process
+/// ([`avatar_shared::cache`]), then sends the AvatarDeleteEvent with every
+/// key known for the avatar.
 async fn announce(state: &AppState, avatar: &AvatarRow) {
+    state.hot.forget(avatar.id);
     let mut keys = vec![avatar.s3_key.clone()];
     match state.db.variants_of(avatar.id).await {
         Ok(v) => keys.extend(v.into_iter().map(|r| r.s3_key)),

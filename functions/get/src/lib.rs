@@ -7,17 +7,22 @@
 //! stored and recorded, then served: a GET never fails because the
 //! thumbnail worker is behind. An image over `REDIRECT_ABOVE_BYTES` is
 //! answered `307` to a presigned storage URL instead of its bytes.
+//!
+//! What a request for an avatar id answered is kept in memory
+//! ([`avatar_shared::cache`]): a hot image, and its 304, cost no database
+//! round trip and no storage read.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use avatar_shared::cache::{HotKey, HotVariant};
 use avatar_shared::db::AvatarRow;
 use avatar_shared::http::{
-    etag_header, if_none_match, not_modified, parse_user_id, query_map, ApiError, VisibleAvatar,
+    etag_header, if_none_match, not_modified, parse_user_id, query_map, ApiError,
 };
 use avatar_shared::metrics::RenderTrigger;
 use avatar_shared::renditions::render_and_store;
-use avatar_shared::{AppState, ImageFormat, Size, Variant};
+use avatar_shared::{AppState, AvatarId, ImageFormat, Size, Variant};
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -82,24 +87,45 @@ impl<S: Send + Sync> FromRequestParts<S> for ImageQuery {
     }
 }
 
-/// `GET /api/v1/avatars/{avatar_id}`.
+/// `GET /api/v1/avatars/{avatar_id}`: from memory when hot, else from
+/// the rows and storage (and then kept).
 ///
 /// # Errors
 /// 400 (query), 404 (unknown, deleted, failed), 503.
 #[tracing::instrument(skip_all, fields(avatar_id))]
 pub async fn get_avatar(
     State(state): State<Arc<AppState>>,
+    Path(raw): Path<String>,
     query: ImageQuery,
-    VisibleAvatar(avatar): VisibleAvatar,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if !avatar.is_servable() {
-        return Err(ApiError::AvatarNotFound);
-    }
-    serve_variant(&state, &avatar, query, &headers, CACHE_IMMUTABLE).await
+    // Not a UUID: no such avatar can exist.
+    let id = AvatarId::parse(&raw).ok_or(ApiError::AvatarNotFound)?;
+    tracing::Span::current().record("avatar_id", tracing::field::display(id));
+    let key = HotKey {
+        avatar: id,
+        size: query.size,
+        format: query.format,
+    };
+    let hot = match state.hot.get(key) {
+        Some(hot) => hot,
+        None => {
+            let avatar = state
+                .db
+                .visible_avatar(id)
+                .await?
+                .filter(AvatarRow::is_servable)
+                .ok_or(ApiError::AvatarNotFound)?;
+            let hot = resolve(&state, &avatar, query).await?;
+            state.hot.insert(key, hot.clone());
+            hot
+        }
+    };
+    respond(&state, &hot, &headers, CACHE_IMMUTABLE).await
 }
 
-/// `GET /api/v1/users/{user_id}/avatar`: the user's current avatar.
+/// `GET /api/v1/users/{user_id}/avatar`: the user's current avatar (one
+/// query for which it is; its bytes from memory when hot).
 ///
 /// # Errors
 /// 400 (user id, query), 404 (no avatar), 503.
@@ -117,28 +143,45 @@ pub async fn get_current_avatar(
         .current_avatar(&user)
         .await?
         .ok_or(ApiError::AvatarNotFound)?;
-    serve_variant(&state, &avatar, query, &headers, CACHE_CURRENT).await
+    let key = HotKey {
+        avatar: avatar.id,
+        size: query.size,
+        format: query.format,
+    };
+    let hot = match state.hot.get(key) {
+        Some(hot) => hot,
+        None => {
+            let hot = resolve(&state, &avatar, query).await?;
+            state.hot.insert(key, hot.clone());
+            hot
+        }
+    };
+    respond(&state, &hot, &headers, CACHE_CURRENT).await
 }
 
-/// Serves one variant of `avatar` with `ETag`, `Cache-Control`,
-/// `Content-Type` and `Content-Length`, or 304.
-async fn serve_variant(
+/// What `query` of the servable `avatar` answers: the variant's ETag and
+/// bytes (read from storage, or rendered on demand and stored), or, over
+/// `REDIRECT_ABOVE_BYTES`, its key to redirect to.
+async fn resolve(
     state: &AppState,
     avatar: &AvatarRow,
     query: ImageQuery,
-    headers: &HeaderMap,
-    cache_control: &'static str,
-) -> Result<Response, ApiError> {
+) -> Result<HotVariant, ApiError> {
     let variant = Variant::new(query.size, query.format.unwrap_or(avatar.format));
+    let over = |size: u64| size > state.config.redirect_above_bytes;
     if let Some(row) = state.db.variant(avatar.id, variant).await? {
-        if if_none_match(headers, &row.etag) {
-            return Ok(not_modified(&row.etag, cache_control));
-        }
-        if row.size_bytes as u64 > state.config.redirect_above_bytes {
-            return redirect_to_storage(state, &row.s3_key).await;
-        }
-        if let Some(bytes) = state.storage.get(&row.s3_key).await? {
-            return Ok(image(variant.format, &row.etag, cache_control, bytes));
+        let bytes = if over(row.size_bytes as u64) {
+            None
+        } else {
+            state.storage.get(&row.s3_key).await?
+        };
+        if bytes.is_some() || over(row.size_bytes as u64) {
+            return Ok(HotVariant {
+                format: variant.format,
+                etag: row.etag,
+                bytes,
+                s3_key: row.s3_key,
+            });
         }
         tracing::warn!(key = %row.s3_key, "recorded variant missing from storage; rendering again");
     }
@@ -146,18 +189,31 @@ async fn serve_variant(
         .await?
         .pop()
         .ok_or_else(|| ApiError::Internal("render returned nothing".into()))?;
-    if if_none_match(headers, &stored.row.etag) {
-        return Ok(not_modified(&stored.row.etag, cache_control));
+    let bytes = (!over(stored.bytes.len() as u64)).then_some(stored.bytes);
+    Ok(HotVariant {
+        format: variant.format,
+        etag: stored.row.etag,
+        bytes,
+        s3_key: stored.row.s3_key,
+    })
+}
+
+/// The answer for `hot`: 304 when `If-None-Match` matches, the bytes with
+/// `ETag`, `Cache-Control`, `Content-Type` and `Content-Length`, or a 307
+/// for a variant too large to return.
+async fn respond(
+    state: &AppState,
+    hot: &HotVariant,
+    headers: &HeaderMap,
+    cache_control: &'static str,
+) -> Result<Response, ApiError> {
+    if if_none_match(headers, &hot.etag) {
+        return Ok(not_modified(&hot.etag, cache_control));
     }
-    if stored.bytes.len() as u64 > state.config.redirect_above_bytes {
-        return redirect_to_storage(state, &stored.row.s3_key).await;
+    match &hot.bytes {
+        Some(bytes) => Ok(image(hot.format, &hot.etag, cache_control, bytes.clone())),
+        None => redirect_to_storage(state, &hot.s3_key).await,
     }
-    Ok(image(
-        variant.format,
-        &stored.row.etag,
-        cache_control,
-        stored.bytes,
-    ))
 }
 
 /// `307 Temporary Redirect` to a presigned `GET` of `key`, valid for
