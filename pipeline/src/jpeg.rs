@@ -88,7 +88,7 @@ pub fn decode_scaled(bytes: &[u8], numerator: u8) -> Result<Option<DynamicImage>
 }
 
 /// Turns a caught libjpeg unwind into an error message.
-fn unwound(panic: Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn unwound(panic: Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<String>()
         .cloned()

@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod jpeg;
+mod jpegtran;
 #[cfg(feature = "postgres")]
 pub mod sql;
 mod strip;
@@ -386,13 +387,29 @@ pub fn ingest_memory(bytes: &[u8], limits: Limits) -> Result<u64, ImageError> {
 /// Validates an upload and prepares the original to store: decodes it once
 /// (so undecodable files are rejected at upload time; an upright JPEG at
 /// 1/8 scale, which still reads every coefficient), then strips metadata
-/// losslessly, or, when an EXIF orientation other than 1 would be lost with
-/// the metadata, decodes at full size and re-encodes upright.
+/// losslessly. When an EXIF orientation other than 1 would be lost with
+/// the metadata, a JPEG is turned upright losslessly in the DCT domain
+/// (jpegtran's transform, which reads every coefficient too); any other
+/// image, or a JPEG whose edges are not whole MCUs, is decoded at full size
+/// and re-encoded upright.
 ///
 /// # Errors
 /// As [`decode`]; [`ImageError::Encode`] if re-encoding fails.
 pub fn ingest(bytes: &[u8], limits: Limits) -> Result<Ingested, ImageError> {
     let (decoder, probe) = open(bytes, limits)?;
+    if probe.format == ImageFormat::Jpeg && probe.orientation != 1 {
+        check_jpeg_complete(bytes)?;
+        let _span = tracing::info_span!("transform", image.format = "jpeg").entered();
+        if let Some(upright) = jpegtran::upright(bytes, probe.orientation)? {
+            let (width, height) = probe.display_dimensions();
+            return Ok(Ingested {
+                format: ImageFormat::Jpeg,
+                width,
+                height,
+                bytes: upright,
+            });
+        }
+    }
     let decoded = decode_opened(bytes, decoder, probe, ingest_short_side(&probe))?;
     let (width, height) = decoded.probe.display_dimensions();
     let format = decoded.probe.format;

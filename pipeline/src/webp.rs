@@ -12,6 +12,10 @@ use super::ImageError;
 /// is 75–80).
 pub const WEBP_QUALITY: f32 = 80.0;
 
+/// Outputs with a short side at most this, pixels, are validation decodes
+/// (ingest decodes to a 1 px short side): see [`decode_scaled`].
+const VALIDATION_SIDE: u32 = 8;
+
 fn invalid(what: &str) -> ImageError {
     ImageError::Invalid(format!("WebP: {what}"))
 }
@@ -55,6 +59,14 @@ pub fn decode_scaled(
         config.options.use_scaling = 1;
         config.options.scaled_width = out_w as i32;
         config.options.scaled_height = out_h as i32;
+    }
+    if out_w.min(out_h) <= VALIDATION_SIDE {
+        // Decoding only to prove the file decodes (ingest): every
+        // macroblock is still parsed and reconstructed, but the loop filter
+        // and fancy upsampling, which only make pixels prettier, are
+        // skipped.
+        config.options.bypass_filtering = 1;
+        config.options.no_fancy_upsampling = 1;
     }
     let alpha = config.input.has_alpha != 0;
     let channels = if alpha { 4 } else { 3 };

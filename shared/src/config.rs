@@ -125,6 +125,9 @@ pub struct Config {
     /// `DECODE_MEMORY_MB`: the decode budget, MiB; `None` = derived from
     /// the function's memory ([`crate::budget`]).
     pub decode_memory_mb: Option<u64>,
+    /// `DECODE_CONCURRENCY`: decodes (validation or render) at once;
+    /// `None` = one per core ([`crate::budget`]).
+    pub decode_concurrency: Option<usize>,
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call the
     /// API from a browser (`https://app.example`); empty = no CORS headers.
     pub cors_allowed_origins: Vec<String>,
@@ -218,6 +221,10 @@ impl Config {
                 ));
             }
         }
+        let decode_concurrency = match lookup("DECODE_CONCURRENCY") {
+            None => None,
+            Some(_) => Some(number("DECODE_CONCURRENCY", 0)?.clamp(1, 1024) as usize),
+        };
         let decode_memory_mb = match lookup("DECODE_MEMORY_MB") {
             None => None,
             Some(_) => Some(number("DECODE_MEMORY_MB", 0)?.max(16)),
@@ -264,6 +271,7 @@ impl Config {
             max_avatars_per_user: number("MAX_AVATARS_PER_USER", 0)?.min(u64::from(u32::MAX))
                 as u32,
             decode_memory_mb,
+            decode_concurrency,
             hot_cache_bytes: number("HOT_CACHE_BYTES", 64 * 1024 * 1024)?,
             hot_cache_ttl: Duration::from_secs(number("HOT_CACHE_TTL_SECONDS", 60)?),
             cors_allowed_origins: text("CORS_ALLOWED_ORIGINS", "")
