@@ -9,10 +9,14 @@
 //! redrive policy's `maxReceiveCount` moves them to the dead-letter queue.
 //! With a batching window (Lambda's `MaximumBatchingWindowInSeconds`) it
 //! keeps gathering messages after the first one until the batch is full or
-//! the window has passed.
+//! the window has passed. Like Lambda's, it does not wait for one batch to
+//! finish before taking the next: up to [`MAX_CONCURRENCY`] invocations run
+//! at once (Lambda's `ScalingConfig.MaximumConcurrency` starts at 2), so
+//! one slow message does not hold back the messages behind its batch.
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use avatar_shared::events::Outcome;
@@ -27,6 +31,10 @@ pub const BATCH_SIZE: i32 = 10;
 pub const WAIT_SECONDS: i32 = 1;
 /// Longest batching window Lambda accepts, seconds.
 pub const MAX_BATCHING_WINDOW_SECONDS: u64 = 300;
+/// Invocations of one mapping at once (Lambda's least
+/// `MaximumConcurrency`; the work inside is bounded by the decode budget's
+/// slots anyway).
+pub const MAX_CONCURRENCY: usize = 2;
 
 /// One queue → handler mapping.
 #[derive(Debug, Clone)]
@@ -43,7 +51,8 @@ pub struct EventSourceMapping {
 }
 
 impl EventSourceMapping {
-    /// Polls until `shutdown` turns true, invoking `handler` per batch. A
+    /// Polls until `shutdown` turns true, invoking `handler` per batch, up
+    /// to [`MAX_CONCURRENCY`] at once, and waits for those in flight. A
     /// handler error or panic fails the whole batch, as a failed Lambda
     /// invocation does.
     pub async fn run<R, F, Fut>(self, handler: F, mut shutdown: watch::Receiver<bool>)
@@ -53,58 +62,81 @@ impl EventSourceMapping {
         R: Send + 'static,
     {
         tracing::info!(function = self.function, queue = %self.queue.name(), "event source mapping started");
+        let this = Arc::new(self);
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENCY));
         loop {
             if *shutdown.borrow() {
                 break;
             }
+            // A free invocation first, then messages for it.
+            let slot = tokio::select! {
+                s = slots.clone().acquire_owned() => s.expect("never closed"),
+                _ = shutdown.changed() => break,
+            };
             let received = tokio::select! {
-                r = self.receive() => r,
+                r = this.receive() => r,
                 _ = shutdown.changed() => break,
             };
             let messages = match received {
                 Ok(m) if m.is_empty() => continue,
                 Ok(m) => tokio::select! {
-                    m = self.fill_batch(m) => m,
+                    m = this.fill_batch(m) => m,
                     _ = shutdown.changed() => break,
                 },
                 Err(e) => {
-                    tracing::warn!(function = self.function, error = %e, "receive failed; retrying");
+                    tracing::warn!(function = this.function, error = %e, "receive failed; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
             };
-            let event = self.to_event(&messages);
-            let all = || {
-                messages
-                    .iter()
-                    .filter_map(|m| m.message_id.clone())
-                    .collect()
-            };
-            let failed: HashSet<String> = match tokio::spawn(handler(event)).await {
-                Ok(Ok(Outcome::Batch(response))) => response
-                    .batch_item_failures
-                    .into_iter()
-                    .map(|f| f.item_identifier)
-                    .collect(),
-                Ok(Ok(Outcome::Done(_))) => HashSet::new(),
-                Ok(Err(e)) => {
-                    tracing::error!(
-                        function = self.function,
-                        error = format!("{e:#}"),
-                        "invocation failed"
-                    );
-                    all()
-                }
-                Err(e) => {
-                    tracing::error!(function = self.function, error = %e, "handler crashed");
-                    all()
-                }
-            };
-            if let Err(e) = self.delete_succeeded(&messages, &failed).await {
-                tracing::warn!(function = self.function, error = %e, "delete failed; messages will be redelivered");
-            }
+            let invocation = handler(this.to_event(&messages));
+            let mapping = this.clone();
+            tokio::spawn(async move {
+                mapping.invoke(invocation, messages).await;
+                drop(slot);
+            });
         }
-        tracing::info!(function = self.function, "event source mapping stopped");
+        // Wait for the invocations in flight.
+        let _ = slots.acquire_many(MAX_CONCURRENCY as u32).await;
+        tracing::info!(function = this.function, "event source mapping stopped");
+    }
+
+    /// One invocation: runs it, then deletes the messages it did not list
+    /// as failed (all of them stay when it failed or crashed).
+    async fn invoke<R, Fut>(&self, invocation: Fut, messages: Vec<Message>)
+    where
+        Fut: Future<Output = anyhow::Result<Outcome<R>>> + Send + 'static,
+        R: Send + 'static,
+    {
+        let all = || {
+            messages
+                .iter()
+                .filter_map(|m| m.message_id.clone())
+                .collect()
+        };
+        let failed: HashSet<String> = match tokio::spawn(invocation).await {
+            Ok(Ok(Outcome::Batch(response))) => response
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect(),
+            Ok(Ok(Outcome::Done(_))) => HashSet::new(),
+            Ok(Err(e)) => {
+                tracing::error!(
+                    function = self.function,
+                    error = format!("{e:#}"),
+                    "invocation failed"
+                );
+                all()
+            }
+            Err(e) => {
+                tracing::error!(function = self.function, error = %e, "handler crashed");
+                all()
+            }
+        };
+        if let Err(e) = self.delete_succeeded(&messages, &failed).await {
+            tracing::warn!(function = self.function, error = %e, "delete failed; messages will be redelivered");
+        }
     }
 
     async fn receive(&self) -> Result<Vec<Message>, QueueError> {
