@@ -85,10 +85,14 @@ async fn upload_renders_thumbnails_and_serves_them_with_caching() {
         assert!(res.bytes().await.unwrap().is_empty());
     }
 
-    // The current avatar of the user is the same image, not immutable.
+    // The current avatar of the user is the same image, not immutable: a
+    // short max-age (CURRENT_AVATAR_MAX_AGE_SECONDS), so a change shows.
     let res = app.get("/api/v1/users/alice/avatar?size=100x100").await;
     assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["cache-control"], "public, max-age=86400");
+    assert_eq!(
+        res.headers()["cache-control"],
+        "public, max-age=10, stale-while-revalidate=10"
+    );
 
     // A format nobody asked for is rendered on demand and stored.
     let before = app.keys_of(&id).await.len();
@@ -523,5 +527,114 @@ async fn concurrent_uploads_with_one_key_make_one_avatar() {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     // Only one original was stored.
     assert_eq!(app.keys("originals/").await.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn accept_negotiates_webp_thumbnails_and_says_vary() {
+    let app = TestApp::spawn().await;
+    let body = app.upload_ok("nina", "a.png", small_png(400, 300)).await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    app.wait_for_status(&id, "ready", Duration::from_secs(30))
+        .await;
+    let get = |path: String, accept: &'static str| {
+        let req = app.http.get(app.url(&path));
+        let req = if accept.is_empty() {
+            req
+        } else {
+            req.header("accept", accept)
+        };
+        req.send()
+    };
+    let thumb = format!("/api/v1/avatars/{id}?size=300x300");
+    let browser = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+    let webp = get(thumb.clone(), browser).await.unwrap();
+    assert_eq!(webp.status(), 200);
+    assert_eq!(webp.headers()["content-type"], "image/webp");
+    assert_eq!(webp.headers()["vary"], "accept");
+    let webp_etag = webp.headers()["etag"].clone();
+    let webp_bytes = webp.bytes().await.unwrap();
+    let img = image::load_from_memory(&webp_bytes).unwrap();
+    assert_eq!((img.width(), img.height()), (300, 300));
+    for accept in ["*/*", "image/*", ""] {
+        let stored = get(thumb.clone(), accept).await.unwrap();
+        assert_eq!(stored.headers()["content-type"], "image/png", "{accept:?}");
+        assert_eq!(stored.headers()["vary"], "accept", "{accept:?}");
+        assert_ne!(
+            stored.headers()["etag"],
+            webp_etag,
+            "a different ETag per format"
+        );
+    }
+    // 304 for the WebP's own ETag, with Vary.
+    let res = app
+        .http
+        .get(app.url(&thumb))
+        .header("accept", browser)
+        .header("if-none-match", webp_etag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+    assert_eq!(res.headers()["vary"], "accept");
+    // An explicit format wins, and does not vary.
+    let res = get(format!("{thumb}&format=png"), browser).await.unwrap();
+    assert_eq!(res.headers()["content-type"], "image/png");
+    assert!(!res.headers().contains_key("vary"));
+    // The original is served as stored whatever Accept says.
+    let res = get(format!("/api/v1/avatars/{id}"), browser).await.unwrap();
+    assert_eq!(res.headers()["content-type"], "image/png");
+    assert!(!res.headers().contains_key("vary"));
+    // The current-avatar URL negotiates too.
+    let res = get("/api/v1/users/nina/avatar?size=100x100".into(), browser)
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "image/webp");
+    assert_eq!(res.headers()["vary"], "accept");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_current_avatar_can_redirect_to_the_immutable_url() {
+    let app = TestApp::spawn_with(|c| {
+        c.current_avatar = avatar_shared::config::CurrentAvatar::Redirect;
+        c.current_avatar_max_age = Duration::from_secs(5);
+    })
+    .await;
+    let first = app.upload_ok("otto", "a.png", small_png(64, 64)).await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let current = |query: &'static str| {
+        no_redirects
+            .get(app.url(&format!("/api/v1/users/otto/avatar{query}")))
+            .send()
+    };
+    let res = current("?size=100x100").await.unwrap();
+    assert_eq!(res.status(), 302);
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(
+        res.headers()["location"],
+        format!("/api/v1/avatars/{id}?size=100x100")
+    );
+    assert_eq!(
+        res.headers()["cache-control"],
+        "public, max-age=5, stale-while-revalidate=5"
+    );
+    // A new upload is current at once.
+    let second = app.upload_ok("otto", "b.png", small_png(64, 64)).await;
+    let res = current("").await.unwrap();
+    assert_eq!(
+        res.headers()["location"],
+        format!("/api/v1/avatars/{}", second["id"].as_str().unwrap())
+    );
+    // Followed, it is the immutable image.
+    let res = app.get("/api/v1/users/otto/avatar?size=100x100").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["cache-control"],
+        "public, max-age=86400, immutable"
+    );
     app.stop().await;
 }

@@ -36,6 +36,19 @@ impl AuthMode {
     }
 }
 
+/// How `GET /api/v1/users/{user_id}/avatar` answers (`CURRENT_AVATAR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CurrentAvatar {
+    /// `revalidate` (the default): the image, with its ETag and a short
+    /// `max-age` plus `stale-while-revalidate`, so a change shows within
+    /// `CURRENT_AVATAR_MAX_AGE_SECONDS` and checking costs a 304.
+    Revalidate,
+    /// `redirect`: `302 Found` to the immutable
+    /// `/api/v1/avatars/{id}?…` URL (same query), itself cached for the
+    /// short `max-age`; the bytes are then cached under the id's URL.
+    Redirect,
+}
+
 /// What `jwt` and `authorizer` modes read (`JWT_*`).
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
@@ -131,6 +144,12 @@ pub struct Config {
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call the
     /// API from a browser (`https://app.example`); empty = no CORS headers.
     pub cors_allowed_origins: Vec<String>,
+    /// `CURRENT_AVATAR`: `revalidate` (default) or `redirect`.
+    pub current_avatar: CurrentAvatar,
+    /// `CURRENT_AVATAR_MAX_AGE_SECONDS`: `max-age` of the current-avatar URL
+    /// (default 10 s): how long a browser or CDN may show the previous
+    /// avatar after a change.
+    pub current_avatar_max_age: Duration,
     /// `HOT_CACHE_BYTES`: memory the get function keeps hot variants in,
     /// bytes (default 64 MiB; 0 = none; [`crate::cache`]).
     pub hot_cache_bytes: u64,
@@ -272,6 +291,21 @@ impl Config {
                 as u32,
             decode_memory_mb,
             decode_concurrency,
+            current_avatar: match text("CURRENT_AVATAR", "revalidate").trim() {
+                "revalidate" => CurrentAvatar::Revalidate,
+                "redirect" => CurrentAvatar::Redirect,
+                other => {
+                    return Err(invalid(
+                        "CURRENT_AVATAR",
+                        other,
+                        "expected revalidate or redirect",
+                    ))
+                }
+            },
+            current_avatar_max_age: Duration::from_secs(number(
+                "CURRENT_AVATAR_MAX_AGE_SECONDS",
+                10,
+            )?),
             hot_cache_bytes: number("HOT_CACHE_BYTES", 64 * 1024 * 1024)?,
             hot_cache_ttl: Duration::from_secs(number("HOT_CACHE_TTL_SECONDS", 60)?),
             cors_allowed_origins: text("CORS_ALLOWED_ORIGINS", "")

@@ -11,11 +11,18 @@
 //! What a request for an avatar id answered is kept in memory
 //! ([`avatar_shared::cache`]): a hot image, and its 304, cost no database
 //! round trip and no storage read.
+//!
+//! Formats follow `Accept` when the query names none (README, "Formats"):
+//! a client that lists `image/webp` gets a thumbnail as WebP, one that
+//! sends only `*/*` or `image/*` the stored format; such responses say
+//! `Vary: Accept`. The current avatar's URL (`CURRENT_AVATAR`) answers the
+//! image with a short `max-age`, or a 302 to the id's immutable URL.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use avatar_shared::cache::{HotKey, HotVariant};
+use avatar_shared::config::CurrentAvatar;
 use avatar_shared::db::AvatarRow;
 use avatar_shared::http::{
     etag_header, if_none_match, not_modified, parse_user_id, query_map, ApiError,
@@ -31,11 +38,44 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-/// `Cache-Control` of `/api/v1/avatars/{id}`: an id's bytes never change.
+/// `Cache-Control` of `/api/v1/avatars/{id}`: an id's bytes never change
+/// (contract: one day, `immutable` allowed).
 pub const CACHE_IMMUTABLE: &str = "public, max-age=86400, immutable";
+
 /// `Cache-Control` of `/api/v1/users/{user_id}/avatar`: the current avatar
-/// changes on upload and delete, so no `immutable` (contract: one day).
-pub const CACHE_CURRENT: &str = "public, max-age=86400";
+/// changes on upload and delete, so a short `max-age` (and as long again
+/// `stale-while-revalidate`): a change shows within seconds, and checking
+/// costs a 304.
+fn cache_current(state: &AppState) -> HeaderValue {
+    let seconds = state.config.current_avatar_max_age.as_secs();
+    HeaderValue::from_str(&format!(
+        "public, max-age={seconds}, stale-while-revalidate={seconds}"
+    ))
+    .expect("digits are a header value")
+}
+
+/// The format `Accept` asks for when the query names none: WebP when the
+/// client lists `image/webp` itself with a quality above 0 (browsers do);
+/// `None` — the stored format — for `*/*`, `image/*` or nothing, so
+/// programs that state no preference see no change. AVIF is not served
+/// (BENCHMARKS.md, "Formats": too slow to encode on demand).
+pub fn negotiated_format(headers: &HeaderMap) -> Option<ImageFormat> {
+    let accepts_webp = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default();
+            let quality = parts
+                .filter_map(|p| p.strip_prefix("q="))
+                .find_map(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            media.eq_ignore_ascii_case("image/webp") && quality > 0.0
+        });
+    accepts_webp.then_some(ImageFormat::Webp)
+}
 
 /// The function's routes (state supplied by the caller).
 pub fn routes() -> Router<Arc<AppState>> {
@@ -87,6 +127,19 @@ impl<S: Send + Sync> FromRequestParts<S> for ImageQuery {
     }
 }
 
+/// The format to serve for `query` from a client sending `headers`, and
+/// whether the answer varies with `Accept` (a thumbnail whose query names
+/// no format; an `original` is served as stored unless asked otherwise).
+fn choose_format(query: ImageQuery, headers: &HeaderMap) -> (ImageQuery, bool) {
+    let negotiable = query.format.is_none() && query.size != Size::Original;
+    let format = if negotiable {
+        negotiated_format(headers)
+    } else {
+        query.format
+    };
+    (ImageQuery { format, ..query }, negotiable)
+}
+
 /// `GET /api/v1/avatars/{avatar_id}`: from memory when hot, else from
 /// the rows and storage (and then kept).
 ///
@@ -102,30 +155,23 @@ pub async fn get_avatar(
     // Not a UUID: no such avatar can exist.
     let id = AvatarId::parse(&raw).ok_or(ApiError::AvatarNotFound)?;
     tracing::Span::current().record("avatar_id", tracing::field::display(id));
-    let key = HotKey {
-        avatar: id,
-        size: query.size,
-        format: query.format,
-    };
-    let hot = match state.hot.get(key) {
-        Some(hot) => hot,
-        None => {
-            let avatar = state
-                .db
-                .visible_avatar(id)
-                .await?
-                .filter(AvatarRow::is_servable)
-                .ok_or(ApiError::AvatarNotFound)?;
-            let hot = resolve(&state, &avatar, query).await?;
-            state.hot.insert(key, hot.clone());
-            hot
-        }
-    };
-    respond(&state, &hot, &headers, CACHE_IMMUTABLE).await
+    let (query, vary) = choose_format(query, &headers);
+    let hot = hot_or_resolve(&state, id, query, || async {
+        state
+            .db
+            .visible_avatar(id)
+            .await?
+            .filter(AvatarRow::is_servable)
+            .ok_or(ApiError::AvatarNotFound)
+    })
+    .await?;
+    let cache_control = HeaderValue::from_static(CACHE_IMMUTABLE);
+    respond(&state, &hot, &headers, cache_control, vary).await
 }
 
 /// `GET /api/v1/users/{user_id}/avatar`: the user's current avatar (one
-/// query for which it is; its bytes from memory when hot).
+/// query for which it is; its bytes from memory when hot), or with
+/// `CURRENT_AVATAR=redirect` a 302 to its id's URL.
 ///
 /// # Errors
 /// 400 (user id, query), 404 (no avatar), 503.
@@ -134,7 +180,7 @@ pub async fn get_current_avatar(
     State(state): State<Arc<AppState>>,
     Path(user_id): Path<String>,
     query: Result<ImageQuery, ApiError>,
-    headers: HeaderMap,
+    parts: Parts,
 ) -> Result<Response, ApiError> {
     let user = parse_user_id(&user_id)?;
     let query = query?;
@@ -143,20 +189,51 @@ pub async fn get_current_avatar(
         .current_avatar(&user)
         .await?
         .ok_or(ApiError::AvatarNotFound)?;
+    if state.config.current_avatar == CurrentAvatar::Redirect {
+        let mut location = avatar_shared::api::avatar_path(avatar.id);
+        if let Some(q) = parts.uri.query() {
+            location = format!("{location}?{q}");
+        }
+        let location = HeaderValue::from_str(&location)
+            .map_err(|e| ApiError::Internal(format!("redirect location: {e}").into()))?;
+        return Ok((
+            StatusCode::FOUND,
+            [
+                (header::LOCATION, location),
+                (header::CACHE_CONTROL, cache_current(&state)),
+            ],
+        )
+            .into_response());
+    }
+    let (query, vary) = choose_format(query, &parts.headers);
+    let hot = hot_or_resolve(&state, avatar.id, query, || async { Ok(avatar.clone()) }).await?;
+    respond(&state, &hot, &parts.headers, cache_current(&state), vary).await
+}
+
+/// What `query` of avatar `id` answers: from memory when hot; else
+/// `load` the servable row, resolve it and keep the answer.
+async fn hot_or_resolve<F, Fut>(
+    state: &AppState,
+    id: AvatarId,
+    query: ImageQuery,
+    load: F,
+) -> Result<HotVariant, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<AvatarRow, ApiError>>,
+{
     let key = HotKey {
-        avatar: avatar.id,
+        avatar: id,
         size: query.size,
         format: query.format,
     };
-    let hot = match state.hot.get(key) {
-        Some(hot) => hot,
-        None => {
-            let hot = resolve(&state, &avatar, query).await?;
-            state.hot.insert(key, hot.clone());
-            hot
-        }
-    };
-    respond(&state, &hot, &headers, CACHE_CURRENT).await
+    if let Some(hot) = state.hot.get(key) {
+        return Ok(hot);
+    }
+    let avatar = load().await?;
+    let hot = resolve(state, &avatar, query).await?;
+    state.hot.insert(key, hot.clone());
+    Ok(hot)
 }
 
 /// What `query` of the servable `avatar` answers: the variant's ETag and
@@ -200,20 +277,28 @@ async fn resolve(
 
 /// The answer for `hot`: 304 when `If-None-Match` matches, the bytes with
 /// `ETag`, `Cache-Control`, `Content-Type` and `Content-Length`, or a 307
-/// for a variant too large to return.
+/// for a variant too large to return; each with `Vary: Accept` when `vary`.
 async fn respond(
     state: &AppState,
     hot: &HotVariant,
     headers: &HeaderMap,
-    cache_control: &'static str,
+    cache_control: HeaderValue,
+    vary: bool,
 ) -> Result<Response, ApiError> {
-    if if_none_match(headers, &hot.etag) {
-        return Ok(not_modified(&hot.etag, cache_control));
+    let mut response = if if_none_match(headers, &hot.etag) {
+        not_modified(&hot.etag, cache_control)
+    } else {
+        match &hot.bytes {
+            Some(bytes) => image(hot.format, &hot.etag, cache_control, bytes.clone()),
+            None => redirect_to_storage(state, &hot.s3_key).await?,
+        }
+    };
+    if vary {
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("accept"));
     }
-    match &hot.bytes {
-        Some(bytes) => Ok(image(hot.format, &hot.etag, cache_control, bytes.clone())),
-        None => redirect_to_storage(state, &hot.s3_key).await,
-    }
+    Ok(response)
 }
 
 /// `307 Temporary Redirect` to a presigned `GET` of `key`, valid for
@@ -241,7 +326,7 @@ async fn redirect_to_storage(state: &AppState, key: &str) -> Result<Response, Ap
 fn image(
     format: ImageFormat,
     etag: &str,
-    cache_control: &'static str,
+    cache_control: HeaderValue,
     bytes: bytes::Bytes,
 ) -> Response {
     (
@@ -252,10 +337,7 @@ fn image(
                 HeaderValue::from_static(format.mime()),
             ),
             (header::ETAG, etag_header(etag)),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static(cache_control),
-            ),
+            (header::CACHE_CONTROL, cache_control),
             (
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
@@ -297,5 +379,53 @@ mod tests {
         );
         assert!(q(&[("size", "301x301")]).is_err());
         assert!(q(&[("format", "gif")]).is_err());
+    }
+
+    #[test]
+    fn accept_chooses_webp_only_when_named() {
+        let with = |accept: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT, HeaderValue::from_str(accept).unwrap());
+            negotiated_format(&headers)
+        };
+        // Chromium's and Firefox's image Accept headers.
+        assert_eq!(
+            with("image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"),
+            Some(ImageFormat::Webp)
+        );
+        assert_eq!(with("image/webp,*/*"), Some(ImageFormat::Webp));
+        assert_eq!(with("IMAGE/WEBP;q=0.5"), Some(ImageFormat::Webp));
+        assert_eq!(with("*/*"), None);
+        assert_eq!(with("image/*"), None);
+        assert_eq!(with("image/webp;q=0, */*"), None);
+        assert_eq!(with("image/png"), None);
+        assert_eq!(negotiated_format(&HeaderMap::new()), None);
+        // An explicit format wins; originals are not negotiated.
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static("image/webp"));
+        let thumb = ImageQuery {
+            size: Size::Thumb300,
+            format: None,
+        };
+        assert_eq!(
+            choose_format(thumb, &headers),
+            (
+                ImageQuery {
+                    format: Some(ImageFormat::Webp),
+                    ..thumb
+                },
+                true
+            )
+        );
+        let png = ImageQuery {
+            format: Some(ImageFormat::Png),
+            ..thumb
+        };
+        assert_eq!(choose_format(png, &headers), (png, false));
+        let original = ImageQuery {
+            size: Size::Original,
+            format: None,
+        };
+        assert_eq!(choose_format(original, &headers), (original, false));
     }
 }

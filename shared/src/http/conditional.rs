@@ -24,15 +24,12 @@ pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
 
 /// `304 Not Modified` with the `ETag` and `Cache-Control` a 200 would have
 /// carried (RFC 9110 §15.4.5), and no body.
-pub fn not_modified(etag: &str, cache_control: &'static str) -> Response {
+pub fn not_modified(etag: &str, cache_control: HeaderValue) -> Response {
     (
         StatusCode::NOT_MODIFIED,
         [
             (header::ETAG, etag_header(etag)),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static(cache_control),
-            ),
+            (header::CACHE_CONTROL, cache_control),
         ],
     )
         .into_response()
@@ -60,7 +57,7 @@ mod tests {
 
     #[test]
     fn not_modified_keeps_the_validators() {
-        let r = not_modified("abc", "no-cache");
+        let r = not_modified("abc", HeaderValue::from_static("no-cache"));
         assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(r.headers()[header::ETAG], "\"abc\"");
         assert_eq!(r.headers()[header::CACHE_CONTROL], "no-cache");
