@@ -258,6 +258,9 @@ class Service:
             "GATEWAY_ADDR": f"127.0.0.1:{self.port}",
             "METRICS_ADDR": f"127.0.0.1:{free_port()}",
             "UPLOADS_PER_USER_PER_MINUTE": "0",
+            # One user uploads every image of a scenario: keep them all, so
+            # every 201 must end ready (no retention deletes).
+            "KEEP_AVATARS_PER_USER": "0",
             "RUST_LOG": "info",
             **settings,
         }

@@ -270,6 +270,11 @@ class LambdaPath(unittest.TestCase):
         self.assertEqual(keys_of(orphan), [])
         # The direct upload survived the sweep.
         self.assertEqual(call("GET", f"{GATEWAY}/api/v1/avatars/{self.direct_id}/metadata").status_code, 200)
+        # The documented one-off backfill invocation (README, "Backfill"):
+        # every ready avatar here has every configured size and its
+        # ThumbHash, so nothing is sent, and the answer is the backfill's.
+        report = invoke("purge", {"backfill": True, "per_second": 50, "limit": 100}, "backfill")
+        self.assertEqual(report, {"enqueued": 0, "complete": True})
 
     def test_09_metrics_are_embedded_metric_format_lines(self):
         """On Lambda the functions write their metrics as CloudWatch EMF

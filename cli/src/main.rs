@@ -226,13 +226,16 @@ mod tests {
         ])
         .unwrap();
         let Command::Render(args) = cli.command;
-        assert_eq!(args.sizes, [Size::Thumb100, Size::Thumb300, Size::Original]);
+        assert_eq!(
+            args.sizes,
+            [Size::THUMB_100, Size::THUMB_300, Size::Original]
+        );
         assert_eq!(args.format, Some(ImageFormat::Webp));
         assert_eq!(args.repeat, 1);
         for bad in [
             &["avatars", "render", "a.jpg"][..],
             &["avatars", "render", "--out", "o"],
-            &["avatars", "render", "a.jpg", "--out", "o", "--sizes", "200"],
+            &["avatars", "render", "a.jpg", "--out", "o", "--sizes", "8x8"],
             &["avatars", "render", "a.jpg", "--out", "o", "--repeat", "0"],
             &["avatars", "frobnicate"],
         ] {

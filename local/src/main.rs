@@ -10,6 +10,8 @@
 //! avatar-local sweep       run one purge sweep and print its report
 //! avatar-local redrive     move the dead-letter queues' messages back to their
 //!                          queues (after an outage; SQS's StartMessageMoveTask on AWS)
+//! avatar-local backfill    after THUMBNAIL_SIZES changed: an AvatarProcessEvent for
+//!                          every ready avatar missing a size (--per-second, --limit)
 //! ```
 //!
 //! The service's own settings come from the environment ([`Config`]); the
@@ -55,6 +57,22 @@ enum Command {
     /// and print how many moved, as JSON: after an outage, once its cause
     /// is fixed.
     Redrive,
+    /// After `THUMBNAIL_SIZES` changed: send an AvatarProcessEvent for every
+    /// ready avatar missing a configured size (or its ThumbHash), at a
+    /// bounded rate, and print how many as JSON. The running service's
+    /// thumbnail function renders them.
+    Backfill(BackfillArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BackfillArgs {
+    /// Events sent per second at most.
+    #[arg(long, default_value_t = avatar_purge::BackfillRequest::DEFAULT_PER_SECOND,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    per_second: u32,
+    /// Events sent at most (default: all).
+    #[arg(long)]
+    limit: Option<usize>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -127,6 +145,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Sweep => {
             let state = AppState::new(config).await?;
             let report = avatar_purge::sweep(&state).await?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Backfill(args) => {
+            let state = AppState::new(config).await?;
+            let request = avatar_purge::BackfillRequest {
+                backfill: true,
+                per_second: args.per_second,
+                limit: args.limit,
+            };
+            let report = avatar_purge::backfill(&state, &request).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Redrive => {

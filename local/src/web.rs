@@ -11,7 +11,7 @@ use anyhow::Context;
 use avatar_shared::http::{etag_header, if_none_match, route_not_found, ApiError};
 use avatar_shared::routes::WEB_ROUTES;
 use avatar_shared::storage::Storage;
-use avatar_shared::{AppState, Config, ImageFormat, Size};
+use avatar_shared::{AppState, Config, ImageFormat};
 use axum::extract::{RawPathParams, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -68,7 +68,7 @@ pub fn client_config(config: &Config) -> serde_json::Value {
         "max_upload_bytes": config.max_upload_bytes,
         "max_pixels": config.max_pixels,
         "mime_types": ImageFormat::ALL.iter().map(|f| f.mime()).collect::<Vec<_>>(),
-        "sizes": Size::THUMBNAILS.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "sizes": config.thumbnail_sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
         "auth": {"mode": config.auth_mode.as_str(), "user_claim": config.jwt.user_claim},
     })
 }

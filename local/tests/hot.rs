@@ -1,7 +1,8 @@
-//! Hot variants (`avatar_shared::cache`): a hot GET and its 304 need
-//! neither the database nor storage; a delete in the same process is seen
-//! at once; another instance serves a deleted avatar at most
-//! `HOT_CACHE_TTL_SECONDS` longer.
+//! Hot variants (`avatar_shared::cache`): a hot GET and its 304 need no
+//! storage read; by default every hit asks the database whether the avatar
+//! is still visible, so a delete is seen by every instance at once; with
+//! `HOT_CACHE_TTL_SECONDS` above 0 a hit needs no database either, and
+//! another instance serves a deleted avatar at most that long.
 
 mod common;
 
@@ -20,9 +21,28 @@ async fn get_function(state: Arc<avatar_shared::AppState>) -> String {
     base
 }
 
+/// Another instance of the get function: `state` with a hot cache of its
+/// own whose hits are trusted for `ttl`.
+async fn instance(state: &avatar_shared::AppState, ttl: Duration) -> String {
+    let hot = Arc::new(avatar_shared::cache::VariantCache::new(1 << 20, ttl));
+    get_function(Arc::new(avatar_shared::AppState {
+        hot,
+        ..state.clone()
+    }))
+    .await
+}
+
+async fn status(app: &TestApp, url: String, etag: Option<&str>) -> u16 {
+    let mut req = app.http.get(url);
+    if let Some(etag) = etag {
+        req = req.header("if-none-match", etag);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
 #[tokio::test]
-async fn a_hot_variant_needs_no_database_and_a_delete_is_seen_at_once() {
-    let app = TestApp::spawn_with(|c| c.hot_cache_ttl = Duration::from_secs(2)).await;
+async fn a_hot_variant_needs_no_storage_and_a_delete_is_seen_by_every_instance_at_once() {
+    let app = TestApp::spawn().await;
     let body = app.upload_ok("hana", "a.png", small_png(400, 300)).await;
     let id = body["id"].as_str().unwrap().to_owned();
     app.wait_for_status(&id, "ready", Duration::from_secs(30))
@@ -30,56 +50,35 @@ async fn a_hot_variant_needs_no_database_and_a_delete_is_seen_at_once() {
     let path = format!("/api/v1/avatars/{id}?size=300x300");
     let first = app.get(&path).await;
     assert_eq!(first.status(), 200);
-    let etag = first.headers()["etag"].clone();
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
     let bytes = first.bytes().await.unwrap();
 
-    // The same process with a database that does not answer and a bucket
-    // that does not exist: the hot variant and its 304 are still served.
-    let mut cut_off = (*app.stack.state).clone();
-    cut_off.db = Database::connect("postgres://postgres@127.0.0.1:1/none", 1).unwrap();
-    cut_off.storage = app.stack.state.storage.bucket_named("no-such-bucket");
-    let base = get_function(Arc::new(cut_off)).await;
+    // The same process with a bucket that does not exist: the hot variant
+    // and its 304 are still served (the database says it is visible).
+    let mut no_storage = (*app.stack.state).clone();
+    no_storage.storage = app.stack.state.storage.bucket_named("no-such-bucket");
+    let base = get_function(Arc::new(no_storage.clone())).await;
     let res = app.http.get(format!("{base}{path}")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.bytes().await.unwrap(), bytes);
-    let res = app
-        .http
-        .get(format!("{base}{path}"))
-        .header("if-none-match", etag.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 304);
-    // Not hot (another size): the database is needed, and out of reach.
-    let res = app
-        .http
-        .get(format!("{base}/api/v1/avatars/{id}?size=100x100"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 503);
-
-    // Another instance (its own memory) has it hot too.
-    let other = (*app.stack.state).clone();
-    let other = Arc::new(avatar_shared::AppState {
-        hot: Arc::new(avatar_shared::cache::VariantCache::new(
-            1 << 20,
-            Duration::from_secs(2),
-        )),
-        ..other
-    });
-    let other_base = get_function(other).await;
     assert_eq!(
-        app.http
-            .get(format!("{other_base}{path}"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
+        status(&app, format!("{base}{path}"), Some(&etag)).await,
+        304
     );
+    // Not hot (another size): storage is needed, and out of reach.
+    let other_size = format!("{base}/api/v1/avatars/{id}?size=100x100");
+    assert!(status(&app, other_size, None).await >= 500);
+    // With no database either, a hit cannot be confirmed: 503, never a
+    // deleted avatar's bytes.
+    let mut cut_off = no_storage;
+    cut_off.db = Database::connect("postgres://postgres@127.0.0.1:1/none", 1).unwrap();
+    let base = get_function(Arc::new(cut_off)).await;
+    assert_eq!(status(&app, format!("{base}{path}"), None).await, 503);
 
-    // A delete in this process forgets it here at once...
+    // Another instance (its own memory) has it hot too; a delete here is
+    // seen there at once.
+    let other = instance(&app.stack.state, Duration::ZERO).await;
+    assert_eq!(status(&app, format!("{other}{path}"), None).await, 200);
     assert_eq!(
         app.delete(&format!("/api/v1/avatars/{id}"), Some("hana"))
             .await
@@ -87,25 +86,52 @@ async fn a_hot_variant_needs_no_database_and_a_delete_is_seen_at_once() {
         204
     );
     assert_eq!(app.get(&path).await.status(), 404);
-    // ...while the other instance serves it until its entry expires.
+    assert_eq!(status(&app, format!("{other}{path}"), None).await, 404);
     assert_eq!(
-        app.http
-            .get(format!("{other_base}{path}"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(
-        app.http
-            .get(format!("{other_base}{path}"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(&app, format!("{other}{path}"), Some(&etag)).await,
         404
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_a_ttl_a_hot_hit_needs_no_database_and_a_delete_is_seen_within_it() {
+    let app = TestApp::spawn_with(|c| c.hot_cache_ttl = Duration::from_secs(2)).await;
+    let body = app.upload_ok("iris", "a.png", small_png(400, 300)).await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    app.wait_for_status(&id, "ready", Duration::from_secs(30))
+        .await;
+    let path = format!("/api/v1/avatars/{id}?size=300x300");
+    let first = app.get(&path).await;
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+
+    // The same process with no database and no bucket: still served.
+    let mut cut_off = (*app.stack.state).clone();
+    cut_off.db = Database::connect("postgres://postgres@127.0.0.1:1/none", 1).unwrap();
+    cut_off.storage = app.stack.state.storage.bucket_named("no-such-bucket");
+    let base = get_function(Arc::new(cut_off)).await;
+    assert_eq!(status(&app, format!("{base}{path}"), None).await, 200);
+    assert_eq!(
+        status(&app, format!("{base}{path}"), Some(&etag)).await,
+        304
+    );
+    let other_size = format!("{base}/api/v1/avatars/{id}?size=100x100");
+    assert_eq!(status(&app, other_size, None).await, 503);
+
+    // Another instance trusting its hits for 2 s serves a deleted avatar
+    // until that has passed; the deleting process forgets it at once.
+    let other = instance(&app.stack.state, Duration::from_secs(2)).await;
+    assert_eq!(status(&app, format!("{other}{path}"), None).await, 200);
+    assert_eq!(
+        app.delete(&format!("/api/v1/avatars/{id}"), Some("iris"))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(app.get(&path).await.status(), 404);
+    assert_eq!(status(&app, format!("{other}{path}"), None).await, 200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(status(&app, format!("{other}{path}"), None).await, 404);
     app.stop().await;
 }

@@ -33,7 +33,7 @@ fn stages(c: &mut Criterion) {
         let decoded = pipeline::decode_at_least(&bytes, LIMITS, Some(1200)).unwrap();
         group.bench_function(format!("crop_encode_300/{name}"), |b| {
             b.iter(|| {
-                pipeline::render_variant(&decoded, Variant::new(Size::Thumb300, ImageFormat::Jpeg))
+                pipeline::render_variant(&decoded, Variant::new(Size::THUMB_300, ImageFormat::Jpeg))
                     .unwrap()
             })
         });

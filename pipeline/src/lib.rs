@@ -429,6 +429,28 @@ pub fn ingest(bytes: &[u8], limits: Limits) -> Result<Ingested, ImageError> {
     })
 }
 
+/// The ThumbHash (a placeholder of ~25 bytes a page can paint before any
+/// image byte arrives: colours, layout, aspect ratio, alpha) of a small
+/// encoded image — the smallest thumbnail, at most 100 px a side as the
+/// format requires; a larger one is first shrunk to fit.
+///
+/// # Errors
+/// [`ImageError::Invalid`] when `encoded` does not decode.
+pub fn thumbhash(encoded: &[u8]) -> Result<Vec<u8>, ImageError> {
+    let image = image::load_from_memory(encoded).map_err(invalid)?;
+    let image = if image.width() > 100 || image.height() > 100 {
+        image.thumbnail(100, 100)
+    } else {
+        image
+    };
+    let rgba = image.to_rgba8();
+    Ok(thumbhash::rgba_to_thumb_hash(
+        rgba.width() as usize,
+        rgba.height() as usize,
+        rgba.as_raw(),
+    ))
+}
+
 /// Decodes `bytes` once — shrunk on load to the largest thumbnail requested
 /// — and renders every requested variant from it.
 ///

@@ -237,7 +237,7 @@ fn real_exif_6_and_8_photos_are_rotated() {
         let ours = render(
             &bytes,
             LIMITS,
-            &[Variant::new(Size::Thumb100, ImageFormat::Png)],
+            &[Variant::new(Size::THUMB_100, ImageFormat::Png)],
         )
         .unwrap()
         .remove(0);
@@ -288,7 +288,7 @@ fn jpeg_output_flattens_alpha_on_white() {
     assert!(close(img.get_pixel(x, y).0, WHITE));
     // PNG and WebP keep alpha.
     for format in [ImageFormat::Png, ImageFormat::Webp] {
-        let out = render(&png, LIMITS, &[Variant::new(Size::Thumb100, format)]).unwrap();
+        let out = render(&png, LIMITS, &[Variant::new(Size::THUMB_100, format)]).unwrap();
         assert!(decode_plain(&out[0].bytes).color().has_alpha(), "{format}");
     }
 }
@@ -340,7 +340,7 @@ fn cmyk_jpeg_16_bit_png_and_grayscale_render() {
     let out = render(
         &jpeg,
         LIMITS,
-        &[Variant::new(Size::Thumb100, ImageFormat::Jpeg)],
+        &[Variant::new(Size::THUMB_100, ImageFormat::Jpeg)],
     )
     .unwrap();
     assert_eq!((out[0].width, out[0].height), (48, 48));
@@ -364,8 +364,40 @@ fn cmyk_jpeg_16_bit_png_and_grayscale_render() {
     let out = render(
         png.get_ref(),
         LIMITS,
-        &[Variant::new(Size::Thumb300, ImageFormat::Webp)],
+        &[Variant::new(Size::THUMB_300, ImageFormat::Webp)],
     )
     .unwrap();
     assert_eq!((out[0].width, out[0].height), (40, 40));
+}
+
+#[test]
+fn thumbhashes_are_small_and_follow_the_picture() {
+    let limits = LIMITS;
+    let mut hashes = Vec::new();
+    for name in [
+        "j09_photo_eveningglow.jpg",
+        "p10_art_arc_transparent.png",
+        "w06_photo_sunset.webp",
+    ] {
+        let bytes = crate::testing::fixture(name);
+        let renditions =
+            render(&bytes, limits, &thumbnail_variants(sniff(&bytes).unwrap())).unwrap();
+        let smallest = renditions.iter().min_by_key(|r| r.width).unwrap();
+        let hash = thumbhash(&smallest.bytes).unwrap();
+        assert!(
+            (5..=30).contains(&hash.len()),
+            "{name}: {} bytes",
+            hash.len()
+        );
+        // A square thumbnail: the hash says so.
+        let ratio = thumbhash::thumb_hash_to_approximate_aspect_ratio(&hash).unwrap();
+        assert!((ratio - 1.0).abs() < 0.2, "{name}: {ratio}");
+        hashes.push(hash);
+    }
+    assert_ne!(hashes[0], hashes[1]);
+    assert_ne!(hashes[1], hashes[2]);
+    // Larger inputs are shrunk first; garbage is an error.
+    let big = crate::testing::fixture("j05_photo_bridge.jpg");
+    assert!(thumbhash(&big).is_ok());
+    assert!(thumbhash(b"not an image").is_err());
 }

@@ -83,8 +83,8 @@ pub struct Dimensions {
 /// One entry of `thumbnails`: `{"size":"100x100","url":"..."}`.
 #[derive(Debug, Serialize)]
 pub struct ThumbnailLink {
-    /// `100x100`, `300x300` or `1200x1200`.
-    pub size: &'static str,
+    /// `100x100`, `300x300`, `1200x1200` (or another configured square).
+    pub size: String,
     /// `/api/v1/avatars/{id}?size=...`.
     pub url: String,
 }
@@ -108,6 +108,9 @@ pub struct AvatarMetadata {
     pub status: Status,
     /// Thumbnail sizes that exist (in any format), smallest first.
     pub thumbnails: Vec<ThumbnailLink>,
+    /// The base64 ThumbHash of the smallest thumbnail (a placeholder a page
+    /// paints before any image byte arrives); `null` until `ready`.
+    pub thumbhash: Option<String>,
     /// RFC 3339 UTC.
     pub created_at: String,
     /// RFC 3339 UTC.
@@ -117,11 +120,17 @@ pub struct AvatarMetadata {
 impl AvatarMetadata {
     /// The document for `avatar` with its stored `variants`.
     pub fn new(config: &Config, avatar: &AvatarRow, variants: &[VariantRow]) -> Self {
-        let thumbnails = Size::THUMBNAILS
+        let mut sizes: Vec<Size> = variants
+            .iter()
+            .map(|v| v.variant.size)
+            .filter(|size| size.side().is_some())
+            .collect();
+        sizes.sort();
+        sizes.dedup();
+        let thumbnails = sizes
             .into_iter()
-            .filter(|size| variants.iter().any(|v| v.variant.size == *size))
             .map(|size| ThumbnailLink {
-                size: size.as_str(),
+                size: size.to_string(),
                 url: config.public_url(&format!("{}?size={size}", avatar_path(avatar.id))),
             })
             .collect();
@@ -137,6 +146,7 @@ impl AvatarMetadata {
             },
             status: avatar.status,
             thumbnails,
+            thumbhash: avatar.thumbhash.clone(),
             created_at: rfc3339(avatar.created_at),
             updated_at: rfc3339(avatar.updated_at),
         }

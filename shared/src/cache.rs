@@ -1,15 +1,18 @@
 //! Hot variants in memory: what a GET of `/api/v1/avatars/{id}` serves —
 //! the ETag and the bytes of one variant of a servable avatar — kept by the
-//! get function so a hot image costs no database round trip and no
-//! storage read (and a 304 none either).
+//! get function so a hot image costs no storage read and no variant
+//! lookup.
 //!
 //! Safe because the bytes of an id never change (README, "Caching"); only
-//! whether the avatar is still servable can. A delete forgets the avatar
-//! in the process that handles it ([`VariantCache::forget`]: all of
-//! `avatar-local`, or a Knative pod running both); another process — a
-//! different Lambda instance of the get function — may still serve a
-//! deleted avatar for up to `HOT_CACHE_TTL_SECONDS` (default 60 s), well
-//! inside the day its HTTP responses let browsers and CDNs keep it.
+//! whether the avatar is still visible can. So a hit is *trusted* only
+//! for `HOT_CACHE_TTL_SECONDS` after the database last confirmed the
+//! avatar visible (default 0: never, so every hit costs one indexed
+//! query and a delete is seen by every instance at once, as the
+//! contract's "disappears from every read" asks). A delete also forgets
+//! the avatar in the process that handles it ([`VariantCache::forget`]: all
+//! of `avatar-local`, or a Knative pod running both); with a TTL above 0
+//! another process — a different Lambda instance of the get function —
+//! may serve a deleted avatar for up to that long.
 //!
 //! Bounded by bytes (`HOT_CACHE_BYTES`, default 64 MiB; 0 turns the cache
 //! off): the least recently used entries go first. One lock around a map
@@ -57,10 +60,21 @@ impl HotVariant {
     }
 }
 
+/// A hit: the answer held, and whether it may be served without asking
+/// the database again if the avatar is still visible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// The answer held.
+    pub variant: HotVariant,
+    /// The database confirmed the avatar visible less than the TTL ago.
+    pub trusted: bool,
+}
+
 #[derive(Debug)]
 struct Entry {
     value: HotVariant,
-    inserted: Instant,
+    /// When the database last said the avatar is visible.
+    confirmed: Instant,
     /// Its position in the recency list.
     used: u64,
 }
@@ -102,8 +116,9 @@ pub struct VariantCache {
 }
 
 impl VariantCache {
-    /// A cache of at most `capacity` bytes whose entries live `ttl`; a
-    /// capacity of 0 keeps nothing.
+    /// A cache of at most `capacity` bytes whose hits are trusted for
+    /// `ttl` after their avatar was last confirmed visible; a capacity of
+    /// 0 keeps nothing.
     pub fn new(capacity: u64, ttl: Duration) -> Self {
         Self {
             inner: Mutex::default(),
@@ -120,19 +135,25 @@ impl VariantCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The answer to `key`, when held and younger than the TTL.
-    pub fn get(&self, key: HotKey) -> Option<HotVariant> {
+    /// The answer to `key`, when held; [`Hit::trusted`] when its avatar
+    /// was confirmed visible less than the TTL ago (else the caller asks
+    /// the database and, if still visible, calls [`Self::confirm`]).
+    pub fn get(&self, key: HotKey) -> Option<Hit> {
         let mut inner = self.lock();
-        let fresh = inner
-            .entries
-            .get(&key)
-            .map(|e| e.inserted.elapsed() < self.ttl)?;
-        if !fresh {
-            inner.remove(&key);
-            return None;
-        }
         inner.touch(key);
-        inner.entries.get(&key).map(|e| e.value.clone())
+        let entry = inner.entries.get(&key)?;
+        Some(Hit {
+            variant: entry.value.clone(),
+            trusted: entry.confirmed.elapsed() < self.ttl,
+        })
+    }
+
+    /// Records that the database has just confirmed `key`'s avatar
+    /// visible.
+    pub fn confirm(&self, key: HotKey) {
+        if let Some(entry) = self.lock().entries.get_mut(&key) {
+            entry.confirmed = Instant::now();
+        }
     }
 
     /// Keeps `value`, evicting the least recently used entries to stay
@@ -162,7 +183,7 @@ impl VariantCache {
             key,
             Entry {
                 value,
-                inserted: Instant::now(),
+                confirmed: Instant::now(),
                 used,
             },
         );
@@ -213,50 +234,60 @@ mod tests {
     fn least_recently_used_go_first_and_the_bytes_stay_bounded() {
         let cache = VariantCache::new(10_000, Duration::from_secs(60));
         let (a, b, c) = (AvatarId::new(), AvatarId::new(), AvatarId::new());
-        cache.insert(k(a, Size::Thumb300), hot(1000));
-        cache.insert(k(b, Size::Thumb300), hot(1000));
-        assert!(cache.get(k(a, Size::Thumb300)).is_some()); // a is now the most recent
+        cache.insert(k(a, Size::THUMB_300), hot(1000));
+        cache.insert(k(b, Size::THUMB_300), hot(1000));
+        assert!(cache.get(k(a, Size::THUMB_300)).is_some()); // a is now the most recent
         for _ in 0..7 {
-            cache.insert(k(c, Size::Thumb100), hot(1000)); // replaces itself
+            cache.insert(k(c, Size::THUMB_100), hot(1000)); // replaces itself
         }
-        cache.insert(k(c, Size::Thumb300), hot(1100));
+        cache.insert(k(c, Size::THUMB_300), hot(1100));
         // 4 entries of ~1.1 KB, nothing evicted yet.
         assert_eq!(cache.bytes(), 3 * 1066 + 1166);
         // Six more overflow 10 000 bytes: the least recently used goes.
         for i in 0..6 {
-            cache.insert(k(AvatarId::new(), Size::Thumb100), hot(1000 + i));
+            cache.insert(k(AvatarId::new(), Size::THUMB_100), hot(1000 + i));
         }
         assert!(cache.bytes() <= 10_000, "{}", cache.bytes());
         assert!(
-            cache.get(k(b, Size::Thumb300)).is_none(),
+            cache.get(k(b, Size::THUMB_300)).is_none(),
             "b was the least recently used"
         );
-        assert!(cache.get(k(a, Size::Thumb300)).is_some());
-        assert!(cache.get(k(c, Size::Thumb300)).is_some());
+        assert!(cache.get(k(a, Size::THUMB_300)).is_some());
+        assert!(cache.get(k(c, Size::THUMB_300)).is_some());
         // Too large for the cache (over an eighth): not kept.
-        cache.insert(k(a, Size::Thumb100), hot(5000));
-        assert!(cache.get(k(a, Size::Thumb100)).is_none());
+        cache.insert(k(a, Size::THUMB_100), hot(5000));
+        assert!(cache.get(k(a, Size::THUMB_100)).is_none());
     }
 
     #[test]
-    fn entries_expire_and_deletes_forget_them() {
+    fn hits_are_trusted_for_the_ttl_after_a_confirmation_and_deletes_forget_them() {
         let cache = VariantCache::new(1 << 20, Duration::from_millis(50));
         let a = AvatarId::new();
-        cache.insert(k(a, Size::Thumb300), hot(10));
-        cache.insert(k(a, Size::Thumb100), hot(10));
-        assert_eq!(cache.get(k(a, Size::Thumb300)), Some(hot(10)));
+        cache.insert(k(a, Size::THUMB_300), hot(10));
+        cache.insert(k(a, Size::THUMB_100), hot(10));
+        let hit = cache.get(k(a, Size::THUMB_300)).unwrap();
+        assert_eq!(hit.variant, hot(10));
+        assert!(hit.trusted, "just inserted, so just confirmed");
+        std::thread::sleep(Duration::from_millis(60));
+        let hit = cache.get(k(a, Size::THUMB_300)).unwrap();
+        assert!(!hit.trusted, "past the TTL: the database is asked again");
+        assert_eq!(hit.variant, hot(10), "the bytes stay (they never change)");
+        cache.confirm(k(a, Size::THUMB_300));
+        assert!(cache.get(k(a, Size::THUMB_300)).unwrap().trusted);
+        assert!(!cache.get(k(a, Size::THUMB_100)).unwrap().trusted);
         cache.forget(a);
         assert!(
-            cache.get(k(a, Size::Thumb300)).is_none() && cache.get(k(a, Size::Thumb100)).is_none()
+            cache.get(k(a, Size::THUMB_300)).is_none()
+                && cache.get(k(a, Size::THUMB_100)).is_none()
         );
         assert_eq!(cache.bytes(), 0);
-        cache.insert(k(a, Size::Thumb300), hot(10));
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(cache.get(k(a, Size::Thumb300)).is_none(), "expired");
-        assert_eq!(cache.bytes(), 0);
+        // TTL 0 (the default): held, never trusted.
+        let strict = VariantCache::new(1 << 20, Duration::ZERO);
+        strict.insert(k(a, Size::THUMB_300), hot(10));
+        assert!(!strict.get(k(a, Size::THUMB_300)).unwrap().trusted);
         // Capacity 0: off.
         let off = VariantCache::new(0, Duration::from_secs(60));
-        off.insert(k(a, Size::Thumb300), hot(1));
-        assert!(off.get(k(a, Size::Thumb300)).is_none());
+        off.insert(k(a, Size::THUMB_300), hot(1));
+        assert!(off.get(k(a, Size::THUMB_300)).is_none());
     }
 }

@@ -135,6 +135,11 @@ pub struct Config {
     /// `MAX_AVATARS_PER_USER`: avatars one user may keep (not deleted);
     /// 0 = no limit.
     pub max_avatars_per_user: u32,
+    /// `KEEP_AVATARS_PER_USER`: once a user has more visible avatars, the
+    /// oldest non-current ones are soft-deleted and purged when a new one
+    /// becomes ready (default 20, the gallery's page; 0 = keep all;
+    /// [`crate::deletion::prune_beyond_keep`]).
+    pub keep_avatars_per_user: u32,
     /// `DECODE_MEMORY_MB`: the decode budget, MiB; `None` = derived from
     /// the function's memory ([`crate::budget`]).
     pub decode_memory_mb: Option<u64>,
@@ -144,6 +149,10 @@ pub struct Config {
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call the
     /// API from a browser (`https://app.example`); empty = no CORS headers.
     pub cors_allowed_origins: Vec<String>,
+    /// `THUMBNAIL_SIZES`: the square sides the thumbnail function renders
+    /// after an upload, pixels, ascending (default `100,300,1200`, the
+    /// contract's). A GET may ask for these and the contract's.
+    pub thumbnail_sizes: Vec<crate::Size>,
     /// `CURRENT_AVATAR`: `revalidate` (default) or `redirect`.
     pub current_avatar: CurrentAvatar,
     /// `CURRENT_AVATAR_MAX_AGE_SECONDS`: `max-age` of the current-avatar URL
@@ -154,8 +163,10 @@ pub struct Config {
     /// bytes (default 64 MiB; 0 = none; [`crate::cache`]).
     pub hot_cache_bytes: u64,
     /// `HOT_CACHE_TTL_SECONDS`: how long a hot variant is served from
-    /// memory before the database is asked again (default 60 s): the
-    /// longest a deleted avatar may still be served by another instance.
+    /// memory without asking the database whether its avatar is still
+    /// visible (default 0: asked on every hit, one indexed query, so a
+    /// delete is seen by every instance at once): the longest a deleted
+    /// avatar may still be served by another instance.
     pub hot_cache_ttl: Duration,
 }
 
@@ -289,8 +300,13 @@ impl Config {
                 .min(u64::from(u32::MAX)) as u32,
             max_avatars_per_user: number("MAX_AVATARS_PER_USER", 0)?.min(u64::from(u32::MAX))
                 as u32,
+            keep_avatars_per_user: number("KEEP_AVATARS_PER_USER", 20)?.min(u64::from(u32::MAX))
+                as u32,
             decode_memory_mb,
             decode_concurrency,
+            thumbnail_sizes: thumbnail_sizes(&text("THUMBNAIL_SIZES", "100,300,1200")).map_err(
+                |reason| invalid("THUMBNAIL_SIZES", &text("THUMBNAIL_SIZES", ""), &reason),
+            )?,
             current_avatar: match text("CURRENT_AVATAR", "revalidate").trim() {
                 "revalidate" => CurrentAvatar::Revalidate,
                 "redirect" => CurrentAvatar::Redirect,
@@ -307,7 +323,7 @@ impl Config {
                 10,
             )?),
             hot_cache_bytes: number("HOT_CACHE_BYTES", 64 * 1024 * 1024)?,
-            hot_cache_ttl: Duration::from_secs(number("HOT_CACHE_TTL_SECONDS", 60)?),
+            hot_cache_ttl: Duration::from_secs(number("HOT_CACHE_TTL_SECONDS", 0)?),
             cors_allowed_origins: text("CORS_ALLOWED_ORIGINS", "")
                 .split(',')
                 .map(|o| o.trim().trim_end_matches('/').to_owned())
@@ -331,6 +347,51 @@ impl Config {
     /// `path` prefixed with [`Config::public_base_url`].
     pub fn public_url(&self, path: &str) -> String {
         format!("{}{path}", self.public_base_url)
+    }
+}
+
+/// `THUMBNAIL_SIZES`: comma-separated sides (`100,300,1200`), each
+/// `Size::MIN_SIDE..=Size::MAX_SIDE` pixels; at least one.
+fn thumbnail_sizes(raw: &str) -> Result<Vec<crate::Size>, String> {
+    let mut sizes = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|side| {
+            crate::Size::parse(&format!("{side}x{side}")).ok_or_else(|| {
+                format!(
+                    "{side:?} is not a side of {}-{} pixels",
+                    crate::Size::MIN_SIDE,
+                    crate::Size::MAX_SIDE
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if sizes.is_empty() {
+        return Err("at least one size".into());
+    }
+    sizes.sort();
+    sizes.dedup();
+    Ok(sizes)
+}
+
+impl Config {
+    /// Whether a GET may ask for `size`: the original, the contract's
+    /// squares, and the configured ones (never any other square, which
+    /// would let a client make the service render arbitrary sizes).
+    pub fn serves_size(&self, size: crate::Size) -> bool {
+        size == crate::Size::Original
+            || crate::Size::THUMBNAILS.contains(&size)
+            || self.thumbnail_sizes.contains(&size)
+    }
+
+    /// The variants the thumbnail function renders for an original stored
+    /// as `format`: every configured size, in that format.
+    pub fn thumbnail_variants(&self, format: crate::ImageFormat) -> Vec<crate::Variant> {
+        self.thumbnail_sizes
+            .iter()
+            .map(|size| crate::Variant::new(*size, format))
+            .collect()
     }
 }
 
@@ -418,6 +479,24 @@ mod tests {
             assert_eq!(with(&vars).is_ok(), ok, "{url}");
         }
         assert!(with(&[("AUTH_MODE", "magic")]).is_err());
+        let sizes = with(&[("THUMBNAIL_SIZES", "600, 100,300,100")]).unwrap();
+        assert_eq!(
+            sizes.thumbnail_sizes,
+            [
+                crate::Size::THUMB_100,
+                crate::Size::THUMB_300,
+                crate::Size::Square(600)
+            ]
+        );
+        assert!(sizes.serves_size(crate::Size::Square(600)));
+        assert!(
+            sizes.serves_size(crate::Size::THUMB_1200),
+            "the contract's sizes stay"
+        );
+        assert!(!sizes.serves_size(crate::Size::Square(64)));
+        for bad in ["", "10", "100,abc", "5000"] {
+            assert!(with(&[("THUMBNAIL_SIZES", bad)]).is_err(), "{bad:?}");
+        }
         let c = with(&[(
             "CORS_ALLOWED_ORIGINS",
             "https://a.example/, https://b.example",

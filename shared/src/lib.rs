@@ -15,6 +15,7 @@ pub mod budget;
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod deletion;
 pub mod domain;
 pub mod events;
 pub mod health;

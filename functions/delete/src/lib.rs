@@ -9,9 +9,7 @@
 
 use std::sync::Arc;
 
-use avatar_shared::db::AvatarRow;
 use avatar_shared::http::{parse_user_id, ActingUser, ApiError, VisibleAvatar};
-use avatar_shared::queue::AvatarDeleteEvent;
 use avatar_shared::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -48,7 +46,7 @@ pub async fn delete_avatar(
         .soft_delete(avatar.id, &user)
         .await?
         .ok_or(ApiError::AvatarNotFound)?;
-    announce(&state, &deleted).await;
+    avatar_shared::deletion::announce(&state, &deleted).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -74,27 +72,6 @@ pub async fn delete_current_avatar(
         .await?
         .ok_or(ApiError::AvatarNotFound)?;
     tracing::Span::current().record("avatar_id", tracing::field::display(deleted.id));
-    announce(&state, &deleted).await;
+    avatar_shared::deletion::announce(&state, &deleted).await;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Forgets the avatar's hot variants in this process
-/// ([`avatar_shared::cache`]), then sends the AvatarDeleteEvent with every
-/// key known for the avatar.
-async fn announce(state: &AppState, avatar: &AvatarRow) {
-    state.hot.forget(avatar.id);
-    let mut keys = vec![avatar.s3_key.clone()];
-    match state.db.variants_of(avatar.id).await {
-        Ok(v) => keys.extend(v.into_iter().map(|r| r.s3_key)),
-        Err(e) => tracing::warn!(error = %e, "variant keys unknown; purge lists the prefixes"),
-    }
-    keys.sort();
-    keys.dedup();
-    let event = AvatarDeleteEvent::new(avatar.id, &avatar.user_id, keys);
-    if let Err(e) = state.delete_queue.send_json(&event).await {
-        tracing::error!(avatar_id = %avatar.id, error = %e,
-            "delete event not sent; the purge sweep will remove the objects");
-    } else {
-        tracing::info!(avatar_id = %avatar.id, message_id = %event.message_id, "avatar soft-deleted");
-    }
 }

@@ -9,8 +9,8 @@
 //! answered `307` to a presigned storage URL instead of its bytes.
 //!
 //! What a request for an avatar id answered is kept in memory
-//! ([`avatar_shared::cache`]): a hot image, and its 304, cost no database
-//! round trip and no storage read.
+//! ([`avatar_shared::cache`]): a hot image, and its 304, cost one indexed
+//! query (is the avatar still visible?) and no storage read.
 //!
 //! Formats follow `Accept` when the query names none (README, "Formats"):
 //! a client that lists `image/webp` gets a thumbnail as WebP, one that
@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use avatar_shared::cache::{HotKey, HotVariant};
-use avatar_shared::config::CurrentAvatar;
+use avatar_shared::config::{Config, CurrentAvatar};
 use avatar_shared::db::AvatarRow;
 use avatar_shared::http::{
     etag_header, if_none_match, not_modified, parse_user_id, query_map, ApiError,
@@ -94,19 +94,30 @@ pub struct ImageQuery {
 }
 
 impl ImageQuery {
-    /// Parses `size` and `format`; other parameters are ignored.
+    /// Parses `size` (one `config` serves: the contract's, the configured
+    /// `THUMBNAIL_SIZES`, `original`) and `format`; other parameters are
+    /// ignored.
     ///
     /// # Errors
-    /// 400 naming the unknown value.
-    pub fn parse(query: &HashMap<String, String>) -> Result<Self, ApiError> {
+    /// 400 naming the unknown value and the sizes there are.
+    pub fn parse(query: &HashMap<String, String>, config: &Config) -> Result<Self, ApiError> {
         let size = match query.get("size") {
             None => Size::Original,
-            Some(raw) => Size::parse(raw).ok_or_else(|| {
-                ApiError::bad_request(
-                    "Invalid size",
-                    "size must be one of 100x100, 300x300, 1200x1200, original",
-                )
-            })?,
+            Some(raw) => Size::parse(raw)
+                .filter(|size| config.serves_size(*size))
+                .ok_or_else(|| {
+                    let mut sizes: Vec<Size> = Size::THUMBNAILS
+                        .into_iter()
+                        .chain(config.thumbnail_sizes.iter().copied())
+                        .collect();
+                    sizes.sort();
+                    sizes.dedup();
+                    let names: Vec<String> = sizes.iter().map(ToString::to_string).collect();
+                    ApiError::bad_request(
+                        "Invalid size",
+                        format!("size must be one of {}, original", names.join(", ")),
+                    )
+                })?,
         };
         let format = match query.get("format") {
             None => None,
@@ -119,11 +130,14 @@ impl ImageQuery {
 }
 
 /// The query string as an [`ImageQuery`]; 400 when it does not parse.
-impl<S: Send + Sync> FromRequestParts<S> for ImageQuery {
+impl FromRequestParts<Arc<AppState>> for ImageQuery {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Self::parse(&query_map(&parts.uri)?)
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        Self::parse(&query_map(&parts.uri)?, &state.config)
     }
 }
 
@@ -210,8 +224,10 @@ pub async fn get_current_avatar(
     respond(&state, &hot, &parts.headers, cache_current(&state), vary).await
 }
 
-/// What `query` of avatar `id` answers: from memory when hot; else
-/// `load` the servable row, resolve it and keep the answer.
+/// What `query` of avatar `id` answers: from memory when hot (after
+/// `load` confirms the avatar still servable, unless the hit is trusted:
+/// [`avatar_shared::cache`]); else `load` the servable row, resolve it and
+/// keep the answer.
 async fn hot_or_resolve<F, Fut>(
     state: &AppState,
     id: AvatarId,
@@ -227,8 +243,12 @@ where
         size: query.size,
         format: query.format,
     };
-    if let Some(hot) = state.hot.get(key) {
-        return Ok(hot);
+    if let Some(hit) = state.hot.get(key) {
+        if !hit.trusted {
+            load().await?;
+            state.hot.confirm(key);
+        }
+        return Ok(hit.variant);
     }
     let avatar = load().await?;
     let hot = resolve(state, &avatar, query).await?;
@@ -353,11 +373,13 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> Result<ImageQuery, ApiError> {
+        let config = Config::from_lookup(|_| None).unwrap();
         ImageQuery::parse(
             &pairs
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            &config,
         )
     }
 
@@ -373,7 +395,7 @@ mod tests {
         assert_eq!(
             q(&[("size", "300x300"), ("format", "webp")]).unwrap(),
             ImageQuery {
-                size: Size::Thumb300,
+                size: Size::THUMB_300,
                 format: Some(ImageFormat::Webp)
             }
         );
@@ -404,7 +426,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, HeaderValue::from_static("image/webp"));
         let thumb = ImageQuery {
-            size: Size::Thumb300,
+            size: Size::THUMB_300,
             format: None,
         };
         assert_eq!(

@@ -12,6 +12,11 @@
 //!   AvatarProcessEvent on the upload queue: an outage longer than every
 //!   delivery of their own event still ends with them `ready`.
 //!
+//! * Backfill (`{"backfill": true}`, a one-off invocation; `avatar-local
+//!   backfill` locally): after `THUMBNAIL_SIZES` changes, an
+//!   AvatarProcessEvent for every ready avatar missing a configured size
+//!   (or its ThumbHash), at a bounded rate ([`backfill`]).
+//!
 //! An event for an avatar that is *not* soft-deleted is refused (logged and
 //! acknowledged): purge never removes a live avatar's objects.
 
@@ -33,13 +38,16 @@ use tracing::Instrument;
 pub const SWEEP_BATCH: i64 = 500;
 
 /// An invocation of the purge function: an SQS batch from the delete
-/// queue, or anything else (an EventBridge scheduled event, Knative's
-/// `PingSource` posting `{"sweep": true}`), which runs a sweep.
+/// queue, a backfill request, or anything else (an EventBridge scheduled
+/// event, Knative's `PingSource` posting `{"sweep": true}`), which runs a
+/// sweep.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum Invocation {
     /// From the delete queue's event source mapping.
     Queue(SqsEvent),
+    /// `{"backfill": true, "per_second": N, "limit": N}` (both optional).
+    Backfill(BackfillRequest),
     /// Any other payload: run a sweep.
     Sweep(Scheduled),
 }
@@ -70,19 +78,121 @@ impl<'de> Deserialize<'de> for NotRecords {
 pub async fn handle(
     state: Arc<AppState>,
     invocation: Invocation,
-) -> anyhow::Result<Outcome<SweepReport>> {
+) -> anyhow::Result<Outcome<Report>> {
     match invocation {
         Invocation::Queue(event) => Ok(handle_queue(state, event).await),
         Invocation::Sweep(Scheduled { records: None }) => {
             let report = sweep(&state)
                 .instrument(avatar_shared::telemetry::sweep_span())
                 .await?;
-            Ok(Outcome::Done(report))
+            Ok(Outcome::Done(Report::Sweep(report)))
+        }
+        Invocation::Backfill(request) => {
+            let report = backfill(&state, &request).await?;
+            Ok(Outcome::Done(Report::Backfill(report)))
         }
         Invocation::Sweep(Scheduled {
             records: Some(never),
         }) => match never {},
     }
+}
+
+/// What an invocation that is not an SQS batch answers (as JSON).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Report {
+    /// A sweep's.
+    Sweep(SweepReport),
+    /// A backfill's.
+    Backfill(BackfillReport),
+}
+
+/// A backfill invocation (README, "Backfill"). `backfill` must be `true`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillRequest {
+    /// Must be `true` (a payload without it is a sweep).
+    pub backfill: bool,
+    /// Events sent per second at most (default
+    /// [`BackfillRequest::DEFAULT_PER_SECOND`], at least 1), so the
+    /// thumbnail function renders the backlog beside live uploads.
+    #[serde(default = "BackfillRequest::default_per_second")]
+    pub per_second: u32,
+    /// Events in this invocation at most (none: all). On Lambda the purge
+    /// function's 300 s timeout at 20/s covers 6 000, so pass a limit
+    /// below that; the report says whether more remain (invoke again: it
+    /// continues with the avatars that still lack a size).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+impl BackfillRequest {
+    /// Events per second unless told otherwise.
+    pub const DEFAULT_PER_SECOND: u32 = 20;
+
+    fn default_per_second() -> u32 {
+        Self::DEFAULT_PER_SECOND
+    }
+}
+
+/// What a backfill did.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct BackfillReport {
+    /// AvatarProcessEvents sent (one per avatar missing a size).
+    pub enqueued: usize,
+    /// `false` when `limit` stopped it with avatars left to send.
+    pub complete: bool,
+}
+
+/// Sends an [`AvatarProcessEvent`] for every ready avatar missing one of
+/// the configured `THUMBNAIL_SIZES` (or its ThumbHash), at most
+/// `per_second` a second; the thumbnail function renders only what is
+/// missing, so a repeated backfill, or an avatar rendered meanwhile, costs
+/// nothing but the event.
+///
+/// # Errors
+/// Database or queue failures (what was sent stays sent; run it again).
+pub async fn backfill(
+    state: &AppState,
+    request: &BackfillRequest,
+) -> anyhow::Result<BackfillReport> {
+    anyhow::ensure!(
+        request.backfill,
+        "a backfill request says \"backfill\": true"
+    );
+    let pause = std::time::Duration::from_secs(1) / request.per_second.max(1);
+    let mut pace = tokio::time::interval(pause);
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut report = BackfillReport::default();
+    let mut after = None;
+    loop {
+        let ids = state
+            .db
+            .incomplete_ready(&state.config.thumbnail_sizes, after, 100)
+            .await?;
+        let Some(last) = ids.last() else {
+            report.complete = true;
+            break;
+        };
+        after = Some(*last);
+        for id in ids {
+            if request.limit.is_some_and(|limit| report.enqueued >= limit) {
+                tracing::info!(
+                    enqueued = report.enqueued,
+                    "backfill limit reached; more remain"
+                );
+                return Ok(report);
+            }
+            pace.tick().await;
+            state
+                .upload_queue
+                .send_json(&AvatarProcessEvent::thumbnails(id))
+                .await?;
+            report.enqueued += 1;
+        }
+    }
+    tracing::info!(enqueued = report.enqueued, "backfill sent");
+    Ok(report)
 }
 
 /// Handles one batch from the delete queue: the partial batch response.

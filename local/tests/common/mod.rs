@@ -133,6 +133,12 @@ impl TestApp {
         config.orphan_grace = Duration::ZERO;
         config.s3_force_path_style = true;
         adjust(&mut config);
+        Self::start(config).await
+    }
+
+    /// Starts a stack on `config` as it is (e.g. another stack's, to
+    /// restart it with a changed setting on the same database and names).
+    pub async fn start(config: Config) -> Self {
         let stack = Stack::start(
             config.clone(),
             "127.0.0.1:0".parse().unwrap(),

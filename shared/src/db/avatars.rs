@@ -21,7 +21,7 @@ pub const IDEMPOTENCY_WINDOW_HOURS: i32 = 24;
 macro_rules! avatar_columns {
     () => {
         "id, user_id, file_name, format, size_bytes, width, height, s3_key, status, \
-         created_at, updated_at, deleted_at"
+         created_at, updated_at, deleted_at, thumbhash"
     };
 }
 
@@ -75,6 +75,8 @@ pub struct AvatarRow {
     pub updated_at: DateTime<Utc>,
     /// Soft-delete time.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The base64 ThumbHash of its smallest thumbnail, once rendered.
+    pub thumbhash: Option<String>,
 }
 
 impl AvatarRow {
@@ -107,12 +109,13 @@ impl FromRow for AvatarRow {
             created_at: column(row, "created_at")?,
             updated_at: column(row, "updated_at")?,
             deleted_at: column(row, "deleted_at")?,
+            thumbhash: column(row, "thumbhash")?,
         })
     }
 }
 
 /// The id column alone.
-struct IdRow(AvatarId);
+pub(super) struct IdRow(pub(super) AvatarId);
 
 impl FromRow for IdRow {
     fn from_row(row: &Row) -> Result<Self, DbError> {
@@ -335,6 +338,37 @@ impl Database {
         Ok(n == 1)
     }
 
+    /// Marks a `processing` avatar `ready`, recording its ThumbHash (kept
+    /// when `thumbhash` is `None`); `false` when it was not `processing`.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn set_ready(&self, id: AvatarId, thumbhash: Option<&str>) -> Result<bool, DbError> {
+        let n = self
+            .run(
+                "UPDATE avatars SET status = 'ready', thumbhash = COALESCE($2, thumbhash), \
+                   updated_at = now() \
+                 WHERE id = $1 AND deleted_at IS NULL AND status = 'processing'",
+                &[&id, &thumbhash],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Records the ThumbHash of an avatar that has none yet (one rendered
+    /// before placeholders existed).
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn set_thumbhash(&self, id: AvatarId, thumbhash: &str) -> Result<(), DbError> {
+        self.run(
+            "UPDATE avatars SET thumbhash = $2 WHERE id = $1 AND thumbhash IS NULL",
+            &[&id, &thumbhash],
+        )
+        .await
+        .map(drop)
+    }
+
     /// Up to `limit` of the user's visible avatars, newest first, after
     /// `cursor`. Fetches one more than asked so callers know whether a next
     /// page exists.
@@ -418,6 +452,34 @@ impl Database {
                 avatar_columns!()
             ),
             &[user_id],
+        )
+        .await
+    }
+
+    /// `KEEP_AVATARS_PER_USER`: soft-deletes user `$1`'s visible avatars
+    /// beyond the newest `keep` (by upload time), except the current one
+    /// (which a newer failed or processing upload may push past `keep`);
+    /// returns the rows deleted. Concurrent calls delete each row once.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn soft_delete_beyond(
+        &self,
+        user_id: &UserId,
+        keep: u32,
+    ) -> Result<Vec<AvatarRow>, DbError> {
+        self.all(
+            concat!(
+                "UPDATE avatars SET deleted_at = now(), updated_at = now() WHERE id IN (\
+                 SELECT id FROM avatars WHERE user_id = $1 AND ",
+                visible!(),
+                " ORDER BY created_at DESC, id DESC OFFSET $2) AND deleted_at IS NULL \
+                 AND id IS DISTINCT FROM (",
+                current_id!(),
+                ") RETURNING ",
+                avatar_columns!()
+            ),
+            &[user_id, &i64::from(keep)],
         )
         .await
     }

@@ -13,6 +13,7 @@
 //! value that does not parse is [`DbError::Corrupt`], never a default.
 
 pub mod avatars;
+mod backfill;
 pub mod retries;
 pub mod tls;
 pub mod uploads;

@@ -1,0 +1,206 @@
+//! Old avatars do not pile up (`KEEP_AVATARS_PER_USER`), and a changed
+//! `THUMBNAIL_SIZES` is filled in for every ready avatar by a backfill.
+
+mod common;
+
+use std::time::Duration;
+
+use avatar_shared::{AvatarId, Size, Status, UserId};
+use common::{small_png, TestApp};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn upload_ready(app: &TestApp, user: &str, side: u32) -> String {
+    let body = app
+        .upload_ok(user, "a.png", small_png(side, side * 3 / 4))
+        .await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    app.wait_for_status(&id, "ready", WAIT).await;
+    id
+}
+
+async fn listed(app: &TestApp, user: &str) -> Vec<String> {
+    let res = app.get(&format!("/api/v1/users/{user}/avatars")).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn beyond_keep_the_oldest_are_deleted_and_purged_but_never_the_current_one() {
+    let app = TestApp::spawn_with(|c| c.keep_avatars_per_user = 2).await;
+    let mut ids = Vec::new();
+    for side in [200, 210, 220, 230] {
+        ids.push(upload_ready(&app, "kim", side).await);
+    }
+    // Each ready avatar prunes the user's oldest beyond the newest two.
+    let newest_first: Vec<String> = ids.iter().rev().take(2).cloned().collect();
+    assert_eq!(listed(&app, "kim").await, newest_first);
+    for old in &ids[..2] {
+        assert_eq!(app.metadata(old).await.status(), 404);
+        app.wait_until_purged(old, WAIT).await;
+    }
+    for kept in &ids[2..] {
+        assert!(
+            !app.keys_of(kept).await.is_empty(),
+            "kept avatars keep their objects"
+        );
+    }
+    // Another user's avatars are not counted.
+    let other = upload_ready(&app, "lee", 200).await;
+    assert_eq!(listed(&app, "lee").await, vec![other]);
+
+    // The current avatar stays even when newer uploads (here: a failed
+    // one) push it past the limit.
+    let state = &app.stack.state;
+    let current = AvatarId::parse(&ids[3]).unwrap();
+    let kim = UserId::parse("kim").unwrap();
+    let newer = upload_ready(&app, "kim", 240).await;
+    assert_eq!(
+        listed(&app, "kim").await,
+        vec![newer.clone(), ids[3].clone()]
+    );
+    let newer = AvatarId::parse(&newer).unwrap();
+    assert!(state
+        .db
+        .set_status(newer, &[Status::Ready], Status::Failed)
+        .await
+        .unwrap());
+    let mut one = (**state).clone();
+    one.config.keep_avatars_per_user = 1;
+    assert_eq!(
+        avatar_shared::deletion::prune_beyond_keep(&one, &kim)
+            .await
+            .unwrap(),
+        0,
+        "the newest is failed, the one beyond the limit is current"
+    );
+    assert_eq!(
+        state.db.current_avatar(&kim).await.unwrap().unwrap().id,
+        current
+    );
+    // 0 keeps everything.
+    one.config.keep_avatars_per_user = 0;
+    assert_eq!(
+        avatar_shared::deletion::prune_beyond_keep(&one, &kim)
+            .await
+            .unwrap(),
+        0
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_backfill_renders_a_new_size_for_every_ready_avatar() {
+    let app = TestApp::spawn().await;
+    let a = upload_ready(&app, "mia", 400).await;
+    let b = upload_ready(&app, "noa", 500).await;
+    let failed = app.upload_ok("noa", "b.png", small_png(300, 200)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.wait_for_status(&failed, "ready", WAIT).await;
+    let failed_id = AvatarId::parse(&failed).unwrap();
+    app.stack
+        .state
+        .db
+        .set_status(failed_id, &[Status::Ready], Status::Failed)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get(&format!("/api/v1/avatars/{a}?size=64x64"))
+            .await
+            .status(),
+        400
+    );
+    // An avatar made before placeholders existed has none.
+    let b_id = AvatarId::parse(&b).unwrap();
+    let client = tokio_postgres::connect(&app.config.database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(client.1);
+    let updated = client
+        .0
+        .execute(
+            "UPDATE avatars SET thumbhash = NULL WHERE id = $1",
+            &[&b_id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated, 1);
+
+    // Restarted with a fourth size on the same database, bucket and queues.
+    let mut config = app.config.clone();
+    app.stop().await;
+    config.thumbnail_sizes = vec![
+        Size::Square(64),
+        Size::THUMB_100,
+        Size::THUMB_300,
+        Size::THUMB_1200,
+    ];
+    let app = TestApp::start(config).await;
+    let limited = avatar_purge::BackfillRequest {
+        backfill: true,
+        per_second: 50,
+        limit: Some(1),
+    };
+    let report = avatar_purge::backfill(&app.stack.state, &limited)
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        avatar_purge::BackfillReport {
+            enqueued: 1,
+            complete: false
+        }
+    );
+    let request = avatar_purge::BackfillRequest {
+        limit: None,
+        ..limited
+    };
+    let report = avatar_purge::backfill(&app.stack.state, &request)
+        .await
+        .unwrap();
+    // The two ready avatars (one may be rendered already after the
+    // limited run), never the failed one.
+    assert!(
+        report.complete && (1..=2).contains(&report.enqueued),
+        "{report:?}"
+    );
+    for id in [&a, &b] {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let meta: Value = app.metadata(id).await.json().await.unwrap();
+            let sizes: Vec<&str> = meta["thumbnails"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["size"].as_str().unwrap())
+                .collect();
+            if sizes == ["64x64", "100x100", "300x300", "1200x1200"]
+                && meta["thumbhash"].is_string()
+            {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{id}: {meta}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let res = app.get(&format!("/api/v1/avatars/{id}?size=64x64")).await;
+        assert_eq!(res.status(), 200);
+        let image = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
+        assert_eq!((image.width(), image.height()), (64, 64));
+    }
+    // Done: another backfill finds nothing.
+    let report = avatar_purge::backfill(&app.stack.state, &request)
+        .await
+        .unwrap();
+    assert_eq!(report.enqueued, 0);
+    assert!(report.complete);
+    app.stop().await;
+}
