@@ -280,3 +280,65 @@ test("pages carry a strict Content-Security-Policy and no inline script", async 
     assert.doesNotMatch(html, /\sstyle=|\son[a-z]+=/, `${path}: no inline style or handler`);
   }
 });
+
+/** Uploads `name` from the corpus as `user` through the API; its id once ready. */
+async function uploadReady(user, name) {
+  const form = new FormData();
+  form.append("file", new Blob([readFileSync(join(CORPUS, name))]), name);
+  const response = await api("/api/v1/avatars", { method: "POST", headers: { "X-User-ID": user }, body: form });
+  assert.equal(response.status, 201);
+  const { id } = await response.json();
+  const deadline = Date.now() + TIMEOUT;
+  for (;;) {
+    const meta = await (await api(`/api/v1/avatars/${id}/metadata`)).json();
+    if (meta.status === "ready") return { id, thumbhash: meta.thumbhash };
+    assert.ok(Date.now() < deadline, `${name} never became ready`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+test("the vendored ThumbHash decoder is npm's thumbhash, byte for byte", () => {
+  const vendored = readFileSync(new URL("../web-static/assets/thumbhash.js", import.meta.url));
+  const upstream = readFileSync(new URL("./node_modules/thumbhash/thumbhash.js", import.meta.url));
+  assert.ok(vendored.equals(upstream), "web-static/assets/thumbhash.js differs from the npm package");
+});
+
+test("tiles show the ThumbHash until the thumbnail loads; a new avatar shows on return", async (t) => {
+  const page = await newPage(t);
+  const user = uniqueUser("hash");
+  const first = await uploadReady(user, PHOTO);
+  assert.match(first.thumbhash, /^[A-Za-z0-9+/]+=*$/, "ready metadata carries a base64 ThumbHash");
+  // Hold the thumbnails back, as a slow network would.
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  await page.route(/\/api\/v1\/avatars\/[^/]+\?size=/, async (route) => {
+    await held;
+    await route.continue();
+  });
+  await open(page, `/web/gallery/${user}`);
+  const tile = page.locator(`.tile[data-id="${first.id}"]`);
+  const canvas = tile.locator("canvas.thumbhash");
+  await canvas.waitFor({ state: "visible" });
+  const painted = await canvas.evaluate((c) => {
+    const { data } = c.getContext("2d").getImageData(0, 0, c.width, c.height);
+    let opaque = 0;
+    for (let i = 3; i < data.length; i += 4) opaque += data[i] > 0 ? 1 : 0;
+    return { w: c.width, h: c.height, opaque };
+  });
+  assert.ok(painted.w > 0 && painted.h > 0 && painted.opaque === painted.w * painted.h,
+    `the placeholder is painted (${JSON.stringify(painted)})`);
+  await page.screenshot({ path: join(ARTIFACTS, "gallery-placeholder.png"), fullPage: true });
+  release();
+  await canvas.waitFor({ state: "hidden" });
+  assert.ok(await tile.locator("img").isVisible(), "the thumbnail replaces the placeholder");
+
+  // Another device uploads a new picture; coming back to the page shows
+  // it, marked current, without a reload.
+  const second = await uploadReady(user, DROPPED);
+  await page.evaluate(() => window.dispatchEvent(new Event("focus")));
+  const newest = page.locator(".tile").first();
+  await page.waitForFunction((id) => document.querySelector(".tile")?.dataset.id === id, second.id);
+  await newest.locator(".current-badge").waitFor({ state: "visible" });
+  assert.ok(await tile.locator(".current-badge").isHidden(), "the older one is no longer current");
+  assert.equal(await page.locator(".tile").count(), 2);
+});

@@ -2,8 +2,13 @@
 // 20 at a time over the cursor. Each tile shows the 300 px thumbnail (with
 // srcset for 100/300/1200), status, size and dimensions; processing tiles
 // poll their metadata until they settle; the owner (the user id remembered
-// by the upload page) gets a delete button with a confirmation.
+// by the upload page) gets a delete button with a confirmation. While a
+// thumbnail loads, its tile shows the avatar's ThumbHash (a blurred
+// preview carried in the JSON) painted on a canvas. Coming back to the
+// page shows avatars uploaded meanwhile (and so a new current avatar)
+// without a reload.
 import { identity, loadConfig, humanBytes, describeError, parseBody, markReady } from "./common.js";
+import { thumbHashToRGBA } from "./thumbhash.js";
 
 const PAGE_SIZE = 20;
 const $ = (id) => document.getElementById(id);
@@ -51,6 +56,28 @@ function markCurrent() {
   }
 }
 
+/**
+ * Paints `item.thumbhash` (base64) on the tile's canvas, shown until the
+ * thumbnail has loaded. A canvas, not a data: URL: the pages'
+ * Content-Security-Policy allows images only from 'self' and blob:.
+ */
+function paintPlaceholder(tile, item) {
+  const canvas = tile.querySelector("canvas.thumbhash");
+  if (!item.thumbhash || canvas.dataset.painted || tile.querySelector("img").complete) return;
+  try {
+    const hash = Uint8Array.from(atob(item.thumbhash), (c) => c.charCodeAt(0));
+    const { w, h, rgba } = thumbHashToRGBA(hash);
+    canvas.width = w;
+    canvas.height = h;
+    const pixels = new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.length), w, h);
+    canvas.getContext("2d").putImageData(pixels, 0, 0);
+    canvas.dataset.painted = "true";
+    canvas.hidden = false;
+  } catch {
+    // Not a ThumbHash: no placeholder, the image still loads.
+  }
+}
+
 function showImage(tile, item) {
   const img = tile.querySelector("img");
   const placeholder = tile.querySelector(".placeholder");
@@ -68,6 +95,7 @@ function showImage(tile, item) {
       .join(", ");
     img.src = imageUrl(item.id, "300x300");
   }
+  paintPlaceholder(tile, item);
 }
 
 function describe(tile, item) {
@@ -91,8 +119,12 @@ function tileFor(item) {
     decoding: "async",
     sizes: "(max-width: 30rem) 45vw, 300px",
   });
+  img.addEventListener("load", () => {
+    tile.querySelector("canvas.thumbhash").hidden = true;
+  });
   img.addEventListener("error", () => {
     img.hidden = true;
+    tile.querySelector("canvas.thumbhash").hidden = true;
     const placeholder = tile.querySelector(".placeholder");
     placeholder.hidden = false;
     placeholder.textContent = "Thumbnail not available yet.";
@@ -100,7 +132,13 @@ function tileFor(item) {
   const tile = el(
     "li",
     { class: "tile", "data-id": item.id },
-    el("div", { class: "frame" }, img, el("p", { class: "placeholder", hidden: true })),
+    el(
+      "div",
+      { class: "frame" },
+      el("canvas", { class: "thumbhash", hidden: true, ariaHidden: "true" }),
+      img,
+      el("p", { class: "placeholder", hidden: true }),
+    ),
     el(
       "div",
       { class: "caption" },
@@ -214,6 +252,32 @@ async function loadPage() {
   }
 }
 
+/**
+ * Avatars uploaded since the first page was loaded (in another tab, or by
+ * another device) go to the front, so a new current avatar shows without a
+ * reload. Runs whenever the page becomes visible again.
+ */
+async function refreshNewest() {
+  try {
+    const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    const response = await fetch(`/api/v1/users/${encodeURIComponent(user)}/avatars?${params}`);
+    if (!response.ok) return;
+    const known = new Set([...grid.children].map((tile) => tile.dataset.id));
+    const fresh = parseBody(await response.text()).items.filter((item) => !known.has(item.id));
+    for (const item of fresh.reverse()) {
+      const tile = tileFor(item);
+      grid.prepend(tile);
+      if (item.status === "processing") watch(tile, item.id);
+    }
+    if (fresh.length) {
+      markCurrent();
+      say(`${fresh.length} new avatar${fresh.length === 1 ? "" : "s"}.`);
+    }
+  } catch {
+    // Offline for now: the next return tries again.
+  }
+}
+
 async function main() {
   document.documentElement.classList.add("js");
   document.title = `${user}'s avatars`;
@@ -222,6 +286,10 @@ async function main() {
   viewer = identity(await loadConfig());
   owner = viewer.user === user;
   await loadPage();
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") refreshNewest();
+  });
+  window.addEventListener("focus", refreshNewest);
   markReady();
 }
 
