@@ -170,15 +170,7 @@ pub async fn get_avatar(
     let id = AvatarId::parse(&raw).ok_or(ApiError::AvatarNotFound)?;
     tracing::Span::current().record("avatar_id", tracing::field::display(id));
     let (query, vary) = choose_format(query, &headers);
-    let hot = hot_or_resolve(&state, id, query, || async {
-        state
-            .db
-            .visible_avatar(id)
-            .await?
-            .filter(AvatarRow::is_servable)
-            .ok_or(ApiError::AvatarNotFound)
-    })
-    .await?;
+    let hot = hot_or_resolve(&state, id, query, None).await?;
     let cache_control = HeaderValue::from_static(CACHE_IMMUTABLE);
     respond(&state, &hot, &headers, cache_control, vary).await
 }
@@ -220,37 +212,47 @@ pub async fn get_current_avatar(
             .into_response());
     }
     let (query, vary) = choose_format(query, &parts.headers);
-    let hot = hot_or_resolve(&state, avatar.id, query, || async { Ok(avatar.clone()) }).await?;
+    let hot = hot_or_resolve(&state, avatar.id, query, Some(&avatar)).await?;
     respond(&state, &hot, &parts.headers, cache_current(&state), vary).await
 }
 
-/// What `query` of avatar `id` answers: from memory when hot (after
-/// `load` confirms the avatar still servable, unless the hit is trusted:
-/// [`avatar_shared::cache`]); else `load` the servable row, resolve it and
-/// keep the answer.
-async fn hot_or_resolve<F, Fut>(
+/// What `query` of avatar `id` answers: from memory when hot, else
+/// resolved from the servable row and kept. `loaded` is that row when the
+/// caller has just read it (the current avatar); otherwise a hot hit asks
+/// the database whether the avatar is still servable, unless the hit is
+/// trusted ([`avatar_shared::cache`]), and a miss loads the row.
+///
+/// # Errors
+/// 404 (not servable), 503, and [`resolve`]'s.
+async fn hot_or_resolve(
     state: &AppState,
     id: AvatarId,
     query: ImageQuery,
-    load: F,
-) -> Result<HotVariant, ApiError>
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<AvatarRow, ApiError>>,
-{
+    loaded: Option<&AvatarRow>,
+) -> Result<HotVariant, ApiError> {
     let key = HotKey {
         avatar: id,
         size: query.size,
         format: query.format,
     };
     if let Some(hit) = state.hot.get(key) {
-        if !hit.trusted {
-            load().await?;
+        if !hit.trusted && loaded.is_none() {
+            if !state.db.is_servable(id).await? {
+                return Err(ApiError::AvatarNotFound);
+            }
             state.hot.confirm(key);
         }
         return Ok(hit.variant);
     }
-    let avatar = load().await?;
+    let avatar = match loaded {
+        Some(avatar) => avatar.clone(),
+        None => state
+            .db
+            .visible_avatar(id)
+            .await?
+            .filter(AvatarRow::is_servable)
+            .ok_or(ApiError::AvatarNotFound)?,
+    };
     let hot = resolve(state, &avatar, query).await?;
     state.hot.insert(key, hot.clone());
     Ok(hot)

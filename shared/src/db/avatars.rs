@@ -299,6 +299,26 @@ impl Database {
         .await
     }
 
+    /// Whether avatar `id` is servable ([`AvatarRow::is_servable`]): what a
+    /// hot variant's hit asks ([`crate::cache`]), one index lookup that
+    /// returns no row data.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn is_servable(&self, id: AvatarId) -> Result<bool, DbError> {
+        let found: Option<IdRow> = self
+            .opt(
+                concat!(
+                    "SELECT id FROM avatars WHERE id = $1 AND ",
+                    visible!(),
+                    " AND status <> 'failed'"
+                ),
+                &[&id],
+            )
+            .await?;
+        Ok(found.is_some())
+    }
+
     /// The user's current avatar (the `current_id!` rule).
     ///
     /// # Errors
