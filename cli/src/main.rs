@@ -45,7 +45,8 @@ struct RenderArgs {
     /// Directory for the outputs (created if missing).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Sizes to render: 100, 300, 1200 (or 100x100, ...) and original.
+    /// Sizes to render: square sides from 16 to 4096 px (100 or 100x100, ...)
+    /// and original.
     #[arg(long, value_delimiter = ',', default_value = "100,300,1200", value_parser = parse_size)]
     sizes: Vec<Size>,
     /// Output format; default: each input's own.
