@@ -10,6 +10,7 @@
 //! avatar-local sweep       run one purge sweep and print its report
 //! avatar-local redrive     move the dead-letter queues' messages back to their
 //!                          queues (after an outage; SQS's StartMessageMoveTask on AWS)
+//! avatar-local publish     web-static/ and config.json into a web bucket (--bucket)
 //! avatar-local backfill    after THUMBNAIL_SIZES changed: an AvatarProcessEvent for
 //!                          every ready avatar missing a size (--per-second, --limit)
 //! ```
@@ -62,6 +63,18 @@ enum Command {
     /// bounded rate, and print how many as JSON. The running service's
     /// thumbnail function renders them.
     Backfill(BackfillArgs),
+    /// Publish `web-static/` (WEB_STATIC_DIR) and a `config.json` made from
+    /// this environment's settings into a web bucket that exists (on AWS,
+    /// the template's `WebBucketName` output) and print how many objects
+    /// as JSON.
+    Publish(PublishArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PublishArgs {
+    /// The web bucket (default: WEB_BUCKET).
+    #[arg(long)]
+    bucket: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -156,6 +169,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
             };
             let report = avatar_purge::backfill(&state, &request).await?;
             println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Publish(args) => {
+            let state = AppState::new(config).await?;
+            let web = match args.bucket {
+                Some(bucket) => state.web.bucket_named(bucket),
+                None => state.web.clone(),
+            };
+            let dir = avatar_local::web::static_dir();
+            let objects = avatar_local::web::publish(&state.config, &web, &dir).await?;
+            println!(
+                "{}",
+                serde_json::json!({"bucket": web.bucket(), "objects": objects})
+            );
         }
         Command::Redrive => {
             let state = AppState::new(config).await?;

@@ -192,3 +192,40 @@ async fn form_errors_are_json_for_programs_and_html_for_people() {
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
     app.stop().await;
 }
+
+/// `avatar-local publish --bucket B` (the README's AWS step): the pages and
+/// a `config.json` made from the environment it runs in, into B.
+#[tokio::test]
+async fn publish_writes_the_pages_and_this_environments_config_into_a_bucket() {
+    let app = TestApp::spawn().await;
+    let web = &app.stack.state.web;
+    web.delete_keys(&["config.json".to_owned(), "upload.html".to_owned()])
+        .await
+        .unwrap();
+    let out = std::process::Command::new(common::binary("avatar-local"))
+        .args(["publish", "--bucket", web.bucket()])
+        .env("WEB_BUCKET", "not-this-one")
+        .env("THUMBNAIL_SIZES", "64,100")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The report is the last line (log lines go to stdout too, as JSON).
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(report["bucket"], web.bucket());
+    let listed = web.list("").await.unwrap();
+    assert_eq!(report["objects"], listed.len(), "{listed:?}");
+    assert!(listed.iter().any(|o| o.key == "upload.html"));
+    let config: Value =
+        serde_json::from_slice(&web.get("config.json").await.unwrap().unwrap()).unwrap();
+    assert_eq!(config["sizes"], serde_json::json!(["64x64", "100x100"]));
+    // Served by the gateway as the page's configuration.
+    let res = app.get("/web/config.json").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["sizes"][0], "64x64");
+    app.stop().await;
+}
