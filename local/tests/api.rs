@@ -46,12 +46,7 @@ async fn upload_renders_thumbnails_and_serves_them_with_caching() {
     assert_eq!(meta["mime_type"], "image/jpeg");
     assert_eq!(meta["dimensions"]["width"], 2560);
     assert_eq!(meta["dimensions"]["height"], 1600);
-    let sizes: Vec<&str> = meta["thumbnails"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["size"].as_str().unwrap())
-        .collect();
+    let sizes = common::thumbnail_sizes(&meta);
     assert_eq!(sizes, ["100x100", "300x300", "1200x1200"]);
 
     // Each size, with ETag and Cache-Control, then 304 on If-None-Match.

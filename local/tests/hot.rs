@@ -40,10 +40,10 @@ async fn status(app: &TestApp, url: String, etag: Option<&str>) -> u16 {
     req.send().await.unwrap().status().as_u16()
 }
 
-#[tokio::test]
-async fn a_hot_variant_needs_no_storage_and_a_delete_is_seen_by_every_instance_at_once() {
-    let app = TestApp::spawn().await;
-    let body = app.upload_ok("hana", "a.png", small_png(400, 300)).await;
+/// A ready avatar of `user` whose 300 px variant was just served (so it is
+/// hot in `app`): its id, that variant's path, ETag and bytes.
+async fn hot_avatar(app: &TestApp, user: &str) -> (String, String, String, bytes::Bytes) {
+    let body = app.upload_ok(user, "a.png", small_png(400, 300)).await;
     let id = body["id"].as_str().unwrap().to_owned();
     app.wait_for_status(&id, "ready", Duration::from_secs(30))
         .await;
@@ -52,6 +52,13 @@ async fn a_hot_variant_needs_no_storage_and_a_delete_is_seen_by_every_instance_a
     assert_eq!(first.status(), 200);
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
     let bytes = first.bytes().await.unwrap();
+    (id, path, etag, bytes)
+}
+
+#[tokio::test]
+async fn a_hot_variant_needs_no_storage_and_a_delete_is_seen_by_every_instance_at_once() {
+    let app = TestApp::spawn().await;
+    let (id, path, etag, bytes) = hot_avatar(&app, "hana").await;
 
     // The same process with a bucket that does not exist: the hot variant
     // and its 304 are still served (the database says it is visible).
@@ -97,14 +104,7 @@ async fn a_hot_variant_needs_no_storage_and_a_delete_is_seen_by_every_instance_a
 #[tokio::test]
 async fn with_a_ttl_a_hot_hit_needs_no_database_and_a_delete_is_seen_within_it() {
     let app = TestApp::spawn_with(|c| c.hot_cache_ttl = Duration::from_secs(2)).await;
-    let body = app.upload_ok("iris", "a.png", small_png(400, 300)).await;
-    let id = body["id"].as_str().unwrap().to_owned();
-    app.wait_for_status(&id, "ready", Duration::from_secs(30))
-        .await;
-    let path = format!("/api/v1/avatars/{id}?size=300x300");
-    let first = app.get(&path).await;
-    assert_eq!(first.status(), 200);
-    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let (id, path, etag, _) = hot_avatar(&app, "iris").await;
 
     // The same process with no database and no bucket: still served.
     let mut cut_off = (*app.stack.state).clone();

@@ -177,12 +177,7 @@ async fn a_backfill_renders_a_new_size_for_every_ready_avatar() {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let meta: Value = app.metadata(id).await.json().await.unwrap();
-            let sizes: Vec<&str> = meta["thumbnails"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["size"].as_str().unwrap())
-                .collect();
+            let sizes = common::thumbnail_sizes(&meta);
             if sizes == ["64x64", "100x100", "300x300", "1200x1200"]
                 && meta["thumbhash"].is_string()
             {

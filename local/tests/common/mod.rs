@@ -82,6 +82,16 @@ pub fn binary(name: &str) -> std::path::PathBuf {
 }
 
 /// A free TCP port on 127.0.0.1.
+/// The `size` of each entry of a metadata document's `thumbnails`.
+pub fn thumbnail_sizes(meta: &Value) -> Vec<&str> {
+    meta["thumbnails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["size"].as_str().unwrap())
+        .collect()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
