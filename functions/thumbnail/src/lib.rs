@@ -374,25 +374,20 @@ async fn placeholder(
     avatar: &AvatarRow,
     rendered: &[avatar_shared::renditions::Stored],
 ) -> anyhow::Result<Option<String>> {
-    let smallest = |sizes: &mut dyn Iterator<Item = avatar_shared::Size>| {
-        sizes.filter(|s| s.side().is_some()).min()
-    };
     let stored = state.db.variants_of(avatar.id).await?;
-    let Some(size) = smallest(&mut stored.iter().map(|v| v.variant.size)) else {
+    let Some(smallest) = stored
+        .iter()
+        .filter(|v| v.variant.size.side().is_some())
+        .min_by_key(|v| v.variant.size)
+    else {
         return Ok(None);
     };
-    let bytes = match rendered.iter().find(|r| r.row.variant.size == size) {
+    let bytes = match rendered.iter().find(|r| r.row.variant == smallest.variant) {
         Some(r) => r.bytes.clone(),
-        None => {
-            let row = stored
-                .iter()
-                .find(|v| v.variant.size == size)
-                .expect("found above");
-            match state.storage.get(&row.s3_key).await? {
-                Some(bytes) => bytes,
-                None => return Ok(None),
-            }
-        }
+        None => match state.storage.get(&smallest.s3_key).await? {
+            Some(bytes) => bytes,
+            None => return Ok(None),
+        },
     };
     match avatar_shared::pipeline::thumbhash(&bytes) {
         Ok(hash) => {
