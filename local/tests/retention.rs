@@ -199,3 +199,44 @@ async fn a_backfill_renders_a_new_size_for_every_ready_avatar() {
     assert!(report.complete);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_render_that_outlives_the_purge_leaves_no_object() {
+    let app = TestApp::spawn().await;
+    let id = upload_ready(&app, "ola", 300).await;
+    let avatar_id = AvatarId::parse(&id).unwrap();
+    let state = &app.stack.state;
+    let row = state.db.avatar(avatar_id).await.unwrap().unwrap();
+    // The purge removed the row while a render (holding the row it read
+    // before) was still working: its objects are stored after the purge
+    // listed the avatar's prefixes.
+    let ola = UserId::parse("ola").unwrap();
+    assert!(state
+        .db
+        .soft_delete(avatar_id, &ola)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(state.db.hard_delete(avatar_id).await.unwrap());
+    let variants = [
+        avatar_shared::Variant::new(Size::Square(64), avatar_shared::ImageFormat::Webp),
+        avatar_shared::Variant::new(Size::Square(80), avatar_shared::ImageFormat::Webp),
+    ];
+    let result = avatar_shared::renditions::render_and_store(
+        state,
+        &row,
+        &variants,
+        avatar_shared::metrics::RenderTrigger::OnDemand,
+    )
+    .await;
+    assert!(
+        matches!(result, Err(avatar_shared::renditions::RenderError::Deleted)),
+        "{result:?}"
+    );
+    let left = app.keys_of(&id).await;
+    assert!(
+        !left.iter().any(|k| k.ends_with(".webp")),
+        "what the render stored is removed again: {left:?}"
+    );
+    app.stop().await;
+}

@@ -19,6 +19,11 @@ pub enum RenderError {
     /// The original object is gone (the avatar is being purged).
     #[error("original object missing")]
     OriginalMissing,
+    /// The avatar was deleted while its variants were rendered: what this
+    /// render stored is removed again (the purge may have listed the
+    /// avatar's objects before it was written).
+    #[error("avatar deleted while rendering")]
+    Deleted,
     /// The original does not decode or encode: retrying cannot help (poison).
     #[error(transparent)]
     Image(#[from] ImageError),
@@ -44,7 +49,11 @@ impl RenderError {
         match self {
             Self::Storage(e) => e.is_transient(),
             Self::Db(e) => e.is_transient(),
-            Self::OriginalMissing | Self::Image(_) | Self::OverBudget(_) | Self::Task(_) => false,
+            Self::OriginalMissing
+            | Self::Deleted
+            | Self::Image(_)
+            | Self::OverBudget(_)
+            | Self::Task(_) => false,
         }
     }
 }
@@ -56,6 +65,7 @@ impl From<RenderError> for ApiError {
                 tracing::warn!("original object missing for a visible avatar");
                 ApiError::AvatarNotFound
             }
+            RenderError::Deleted => ApiError::AvatarNotFound,
             RenderError::Image(e) => ApiError::Internal(format!("stored original: {e}").into()),
             RenderError::Storage(e) => e.into(),
             RenderError::Db(e) => e.into(),
@@ -113,9 +123,22 @@ pub async fn render_and_store(
             .storage
             .put(&row.s3_key, bytes.clone(), r.variant.format.mime())
             .await?;
-        state.db.upsert_variant(avatar.id, &row).await?;
+        if !state.db.upsert_variant(avatar.id, &row).await? {
+            // Deleted meanwhile: the purge may be done already, and would
+            // never see this object.
+            state
+                .storage
+                .delete_keys(std::slice::from_ref(&row.s3_key))
+                .await?;
+            return Err(RenderError::Deleted);
+        }
         crate::metrics::variant_rendered(row.variant, trigger);
         Ok::<_, RenderError>(Stored { row, bytes })
     });
-    futures::future::try_join_all(stores).await
+    // Every store runs to its end (not try_join_all, which would drop the
+    // others at the first error, possibly between a put and its clean-up).
+    futures::future::join_all(stores)
+        .await
+        .into_iter()
+        .collect()
 }

@@ -334,8 +334,8 @@ pub async fn render_thumbnails(state: &AppState, avatar_id: AvatarId) -> anyhow:
                     .await?;
                 return Ok(Handled::Poison);
             }
-            Err(RenderError::OriginalMissing) => {
-                tracing::info!("original gone (being purged); nothing to do");
+            Err(RenderError::OriginalMissing | RenderError::Deleted) => {
+                tracing::info!("avatar deleted or being purged; nothing to do");
                 return Ok(Handled::Done);
             }
             Err(e) => return Err(e.into()),
