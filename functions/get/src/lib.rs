@@ -25,7 +25,7 @@ use avatar_shared::cache::{HotKey, HotVariant};
 use avatar_shared::config::{Config, CurrentAvatar};
 use avatar_shared::db::AvatarRow;
 use avatar_shared::http::{
-    etag_header, if_none_match, not_modified, parse_user_id, query_map, ApiError,
+    etag_header, if_none_match, lists_media_type, not_modified, parse_user_id, query_map, ApiError,
 };
 use avatar_shared::metrics::RenderTrigger;
 use avatar_shared::renditions::render_and_store;
@@ -60,21 +60,7 @@ fn cache_current(state: &AppState) -> HeaderValue {
 /// programs that state no preference see no change. AVIF is not served
 /// (BENCHMARKS.md, "Formats": too slow to encode on demand).
 pub fn negotiated_format(headers: &HeaderMap) -> Option<ImageFormat> {
-    let accepts_webp = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|range| {
-            let mut parts = range.split(';').map(str::trim);
-            let media = parts.next().unwrap_or_default();
-            let quality = parts
-                .filter_map(|p| p.strip_prefix("q="))
-                .find_map(|q| q.parse::<f32>().ok())
-                .unwrap_or(1.0);
-            media.eq_ignore_ascii_case("image/webp") && quality > 0.0
-        });
-    accepts_webp.then_some(ImageFormat::Webp)
+    lists_media_type(headers, "image/webp").then_some(ImageFormat::Webp)
 }
 
 /// The function's routes (state supplied by the caller).

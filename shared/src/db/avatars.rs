@@ -34,16 +34,24 @@ macro_rules! visible {
     };
 }
 
+/// **Servable**, the one SQL definition: visible and not `failed` — a
+/// failed upload is never served and never replaces a working avatar
+/// (README, "Current avatar"). [`AvatarRow::is_servable`] is the same
+/// condition in Rust.
+macro_rules! servable {
+    () => {
+        concat!(visible!(), " AND status <> 'failed'")
+    };
+}
+
 /// **Current avatar**, the one SQL definition: the id of user `$1`'s newest
-/// visible avatar that is not `failed` — a failed upload never replaces a
-/// working avatar (README, "Current avatar"). [`AvatarRow::is_servable`]
-/// is the same condition in Rust.
+/// servable avatar.
 macro_rules! current_id {
     () => {
         concat!(
             "SELECT id FROM avatars WHERE user_id = $1 AND ",
-            visible!(),
-            " AND status <> 'failed' ORDER BY created_at DESC, id DESC LIMIT 1"
+            servable!(),
+            " ORDER BY created_at DESC, id DESC LIMIT 1"
         )
     };
 }
@@ -308,11 +316,7 @@ impl Database {
     pub async fn is_servable(&self, id: AvatarId) -> Result<bool, DbError> {
         let found: Option<IdRow> = self
             .opt(
-                concat!(
-                    "SELECT id FROM avatars WHERE id = $1 AND ",
-                    visible!(),
-                    " AND status <> 'failed'"
-                ),
+                concat!("SELECT id FROM avatars WHERE id = $1 AND ", servable!()),
                 &[&id],
             )
             .await?;

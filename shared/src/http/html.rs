@@ -92,16 +92,26 @@ pub fn html_escape(text: &str) -> String {
 /// `text/html` (browsers navigating or posting a form do; API clients and
 /// `fetch` default to `*/*`).
 pub fn accepts_html(headers: &HeaderMap) -> bool {
+    lists_media_type(headers, "text/html")
+}
+
+/// Whether `Accept` names `media` itself (not through `*/*` or `type/*`)
+/// with a quality above 0 (RFC 9110 §12.5.1): what content negotiation
+/// here asks — HTML error pages, WebP thumbnails.
+pub fn lists_media_type(headers: &HeaderMap, media: &str) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';').map(str::trim);
-            let media = parts.next().unwrap_or_default();
-            let refused = parts.any(|p| p.replace(' ', "") == "q=0");
-            media.eq_ignore_ascii_case("text/html") && !refused
+        .any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let named = parts.next().unwrap_or_default();
+            let quality = parts
+                .filter_map(|p| p.strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            named.eq_ignore_ascii_case(media) && quality > 0.0
         })
 }
 

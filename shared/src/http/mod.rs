@@ -28,7 +28,7 @@ use serde_json::json;
 pub use conditional::{etag_header, if_none_match, not_modified};
 pub use error::{ApiError, Chain};
 pub use extract::{parse_user_id, query_map, ActingUser, VisibleAvatar, USER_ID_HEADER};
-pub use html::{accepts_html, html_escape, human_bytes};
+pub use html::{accepts_html, html_escape, human_bytes, lists_media_type};
 
 use crate::app::AppState;
 
