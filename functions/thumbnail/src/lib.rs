@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use avatar_shared::db::AvatarRow;
+use avatar_shared::db::VariantRow;
 use avatar_shared::events::{
     is_transient, parse_s3_notification, parse_upload_queue_message, process_batch, receive_count,
     record_avatar, Handled, MessageHandler, Outcome, RetryPolicy, S3Notification,
@@ -318,7 +318,13 @@ pub async fn render_thumbnails(state: &AppState, avatar_id: AvatarId) -> anyhow:
         );
         return Ok(Handled::Done);
     }
-    let missing = missing_thumbnails(state, &avatar).await?;
+    let stored = state.db.variants_of(avatar_id).await?;
+    let missing: Vec<_> = state
+        .config
+        .thumbnail_variants(avatar.format)
+        .into_iter()
+        .filter(|v| !stored.iter().any(|s| s.variant == *v))
+        .collect();
     let mut rendered = Vec::new();
     if !missing.is_empty() {
         match render_and_store(state, &avatar, &missing, RenderTrigger::Event).await {
@@ -343,7 +349,10 @@ pub async fn render_thumbnails(state: &AppState, avatar_id: AvatarId) -> anyhow:
     }
     let thumbhash = match &avatar.thumbhash {
         Some(_) => None,
-        None => placeholder(state, &avatar, &rendered).await?,
+        None => {
+            let known = stored.iter().chain(rendered.iter().map(|r| &r.row));
+            placeholder(state, known, &rendered).await?
+        }
     };
     let became_ready = state.db.set_ready(avatar_id, thumbhash.as_deref()).await?;
     if became_ready {
@@ -365,18 +374,18 @@ pub async fn render_thumbnails(state: &AppState, avatar_id: AvatarId) -> anyhow:
 /// The base64 ThumbHash of the avatar's smallest thumbnail: from the bytes
 /// just rendered when the smallest is among them (no extra I/O: a 100 px
 /// decode, a fraction of a millisecond), else read back from storage.
-/// `None` when there is no thumbnail to take it from.
+/// `None` when there is no thumbnail to take it from. `known` is every
+/// variant row of the avatar (those read before rendering, then the
+/// rendered ones).
 ///
 /// # Errors
-/// Storage or database failures (retryable).
-async fn placeholder(
+/// Storage failures (retryable).
+async fn placeholder<'a>(
     state: &AppState,
-    avatar: &AvatarRow,
+    known: impl Iterator<Item = &'a VariantRow>,
     rendered: &[avatar_shared::renditions::Stored],
 ) -> anyhow::Result<Option<String>> {
-    let stored = state.db.variants_of(avatar.id).await?;
-    let Some(smallest) = stored
-        .iter()
+    let Some(smallest) = known
         .filter(|v| v.variant.size.side().is_some())
         .min_by_key(|v| v.variant.size)
     else {
@@ -399,17 +408,4 @@ async fn placeholder(
             Ok(None)
         }
     }
-}
-
-async fn missing_thumbnails(
-    state: &AppState,
-    avatar: &AvatarRow,
-) -> anyhow::Result<Vec<avatar_shared::Variant>> {
-    let stored = state.db.variants_of(avatar.id).await?;
-    Ok(state
-        .config
-        .thumbnail_variants(avatar.format)
-        .into_iter()
-        .filter(|v| !stored.iter().any(|s| s.variant == *v))
-        .collect())
 }
