@@ -23,11 +23,13 @@ CORPUS ?= fixtures/images
 BENCH_VENV := .local/bench-venv
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-bench: deps ## Thumbnail speed and memory vs libvips and Pillow -> BENCHMARKS.md
+bench: deps ## Thumbnail speed and memory vs libvips and Pillow, progressive JPEGs too -> BENCHMARKS.md
 	cargo build --release --locked -p avatars
 	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(BENCH_VENV)/bin/python bench/bench.py $(TARGET_DIR)/release/avatars $(CORPUS) --repeat 3 --out BENCHMARKS.md
+	bash scripts/ensure-apt.sh jpegtran libjpeg-turbo-progs "to make progressive JPEGs for the benchmark"
+	$(BENCH_VENV)/bin/python bench/progressive.py $(TARGET_DIR)/release/avatars $(CORPUS) --repeat 3 --out BENCHMARKS.md
 
 coldstart: deps ## Stripped binary sizes and cold starts (Lambda runtime API and HTTP) -> BENCHMARKS.md
 	bash scripts/coldstart.sh

@@ -40,16 +40,17 @@ def engine_cmd(engine, binary, sizes, repeat, files, out):
     return [sys.executable, os.path.join(HERE, "peers.py"), engine, sizes, str(repeat), *files]
 
 
-def peak_rss(engine, binary, sizes, largest, out):
-    """Peak RSS (MiB) of a fresh process doing the job once on `largest`
-    (ru_maxrss of the waited child, read by a wrapper process of its own)."""
+def peak_rss(cmd):
+    """Peak RSS (MiB) of a fresh process running `cmd` (the job once on the
+    largest file): ru_maxrss of the waited child, read by a wrapper process
+    of its own."""
     code = (
         "import resource,subprocess,sys;"
         "subprocess.run(sys.argv[1:],check=True,capture_output=True);"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
-    cmd = [sys.executable, "-c", code, *pinned(engine_cmd(engine, binary, sizes, 1, [largest], out))]
-    return int(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout) / 1024
+    wrapped = [sys.executable, "-c", code, *pinned(cmd)]
+    return int(subprocess.run(wrapped, capture_output=True, text=True, check=True).stdout) / 1024
 
 
 def main():
@@ -72,7 +73,7 @@ def main():
         ms = {}
         for e in engines:
             ms[e] = {r["file"]: r["ms"] for r in run(engine_cmd(e, a.binary, sizes, a.repeat, files, out))}
-        rss = {e: peak_rss(e, a.binary, sizes, largest, out) for e in engines}
+        rss = {e: peak_rss(engine_cmd(e, a.binary, sizes, 1, [largest], out)) for e in engines}
         groups = {}
         for f in files:
             groups.setdefault(FORMATS[os.path.splitext(f)[1].lower()], []).append(f)

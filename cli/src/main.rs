@@ -61,6 +61,11 @@ struct RenderArgs {
     /// One JSON object per file instead of a line of text.
     #[arg(long)]
     json: bool,
+    /// Decode every scan of a progressive JPEG, as libvips and Pillow do,
+    /// instead of its DC scans alone when a 1/8 decode suffices (the same
+    /// pixels; for benchmarks).
+    #[arg(long)]
+    all_scans: bool,
 }
 
 fn parse_size(raw: &str) -> Result<Size, String> {
@@ -88,11 +93,16 @@ fn render_file(args: &RenderArgs, path: &Path) -> anyhow::Result<serde_json::Val
     let limits = Limits {
         max_pixels: args.max_pixels,
     };
+    let scans = if args.all_scans {
+        pipeline::Scans::All
+    } else {
+        pipeline::Scans::Needed
+    };
     let mut best = f64::INFINITY;
     let mut renditions = Vec::new();
     for _ in 0..args.repeat {
         let started = Instant::now();
-        renditions = pipeline::render(&bytes, limits, &variants)
+        renditions = pipeline::render_with_scans(&bytes, limits, &variants, scans)
             .with_context(|| path.display().to_string())?;
         best = best.min(started.elapsed().as_secs_f64() * 1000.0);
     }

@@ -1,4 +1,4 @@
-//! sniff → probe → render (and ingest) on arbitrary bytes: must never panic,
+//! sniff → probe → render (and ingest, and a 1/8 decode) on arbitrary bytes: must never panic,
 //! and must never allocate past what the pixel budget allows (run with
 //! `-malloc_limit_mb`, see `make fuzz`).
 #![no_main]
@@ -24,4 +24,7 @@ fuzz_target!(|data: &[u8]| {
         ],
     );
     let _ = pipeline::ingest(data, LIMITS);
+    // A 1 px short side: 1/8 for any JPEG, so a progressive one takes the
+    // DC-scans path (its marker walk and libjpeg on the shortened stream).
+    let _ = pipeline::decode_at_least(data, LIMITS, Some(1));
 });

@@ -55,18 +55,143 @@ pub fn is_progressive(bytes: &[u8]) -> bool {
     }
 }
 
-/// Decodes at scale M/8 (see [`scale_for`]). `Ok(None)` for colour spaces
-/// this path does not convert (CMYK/YCCK): the caller falls back to the
-/// full-size decoder.
+/// The stream libjpeg-turbo needs for a 1/8-scale decode of a progressive
+/// JPEG: every marker segment (tables, frame, restart interval, APPn) and
+/// every scan that carries DC coefficients (spectral selection `Ss = 0`:
+/// first scans and successive-approximation refinements), without the AC
+/// scans (`Ss > 0`), whose entropy-coded bytes are skipped by looking for
+/// the next marker (`FF` followed by neither `00`, a stuffed byte, nor
+/// `D0`–`D7`, a restart marker) — no Huffman decoding. At 1/8 libjpeg's
+/// 1×1 inverse DCT reads only the DC coefficient, so the pixels are the
+/// same as a decode of the whole stream at 1/8 (with block smoothing off,
+/// which only estimates AC coefficients). ISO/IEC 10918-1 G.1 (progressive
+/// scans), B.1.1.5 (entropy-coded segments).
+///
+/// `None` unless `bytes` is a clean progressive JPEG: SOI, exactly one
+/// SOF2 frame (Huffman progressive; arithmetic-coded, lossless and
+/// hierarchical frames are left to the full decode), well-formed segments
+/// and scan headers, no DNL, at least one DC scan, and an EOI after the
+/// last scan. The caller then decodes the original bytes.
+pub fn dc_scans(bytes: &[u8]) -> Option<Vec<u8>> {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    // The DC scans of a photo are roughly a tenth of its bytes.
+    let mut out = Vec::with_capacity(bytes.len() / 8 + 1024);
+    out.extend_from_slice(&[0xFF, 0xD8]);
+    let (mut at, mut frame, mut dc) = (2, false, 0);
+    loop {
+        while bytes.get(at) == Some(&0xFF) && bytes.get(at + 1) == Some(&0xFF) {
+            at += 1;
+        }
+        let (Some(&0xFF), Some(&marker)) = (bytes.get(at), bytes.get(at + 1)) else {
+            return None;
+        };
+        if marker == 0xD9 {
+            out.extend_from_slice(&[0xFF, 0xD9]);
+            return (frame && dc > 0).then_some(out);
+        }
+        // Every other marker here starts a segment with a length.
+        let length = usize::from(u16::from_be_bytes([
+            *bytes.get(at + 2)?,
+            *bytes.get(at + 3)?,
+        ]));
+        let segment = bytes.get(at..at + 2 + length).filter(|_| length >= 2)?;
+        match marker {
+            0xC2 if !frame => frame = true,
+            // Another frame, any other SOF, DNL, a hierarchical marker, a
+            // standalone one (TEM, RSTn) outside a scan, or a reserved one.
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xCC) => return None,
+            0x01 | 0x02..=0xBF | 0xD0..=0xD8 | 0xDC | 0xDE | 0xDF => return None,
+            0xDA => {
+                // Ls, Ns, Ns × (Cs, Td/Ta), Ss, Se, Ah/Al.
+                let components = usize::from(*segment.get(4)?);
+                if !frame || !(1..=4).contains(&components) || length != 6 + 2 * components {
+                    return None;
+                }
+                let (ss, se) = (segment[5 + 2 * components], segment[6 + 2 * components]);
+                let end = scan_end(bytes, at + 2 + length)?;
+                match (ss, se) {
+                    (0, 0) => {
+                        out.extend_from_slice(&bytes[at..end]);
+                        dc += 1;
+                    }
+                    // An AC scan: one component, a band within 1..=63.
+                    (1..=63, _) if se >= ss && se <= 63 && components == 1 => {}
+                    _ => return None,
+                }
+                at = end;
+                continue;
+            }
+            _ => {}
+        }
+        out.extend_from_slice(segment);
+        at += 2 + length;
+    }
+}
+
+/// Where the entropy-coded data starting at `from` ends: the offset of the
+/// first marker that is neither a stuffed zero (`FF 00`) nor a restart
+/// marker (`FF D0`–`FF D7`); fill bytes (`FF FF`) run into the marker
+/// they precede. `None` when the data runs to the end of `bytes`.
+fn scan_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        at += bytes.get(at..)?.iter().position(|&b| b == 0xFF)?;
+        match *bytes.get(at + 1)? {
+            0x00 | 0xD0..=0xD7 => at += 2,
+            0xFF => at += 1,
+            _ => return Some(at),
+        }
+    }
+}
+
+/// Decodes at scale M/8 (see [`scale_for`]). With `dc_only` and M = 1, a
+/// progressive JPEG is decoded from its DC scans alone ([`dc_scans`]),
+/// with the same pixels; otherwise, or when the stream is not clean, from
+/// all of it. `Ok(None)` for colour spaces this path does not convert
+/// (CMYK/YCCK): the caller falls back to the full-size decoder.
+///
+/// A decode that must validate every coefficient (an upload) passes
+/// `dc_only = false`: the AC scans are not even parsed on the DC path.
 ///
 /// # Errors
 /// [`ImageError::Invalid`] when libjpeg reports a fatal error.
-pub fn decode_scaled(bytes: &[u8], numerator: u8) -> Result<Option<DynamicImage>, ImageError> {
+pub fn decode_scaled(
+    bytes: &[u8],
+    numerator: u8,
+    dc_only: bool,
+) -> Result<Option<DynamicImage>, ImageError> {
+    match (dc_only && numerator == 1)
+        .then(|| dc_scans(bytes))
+        .flatten()
+    {
+        Some(dc) => {
+            let _span = tracing::info_span!(
+                "dc_scans",
+                image.bytes = bytes.len(),
+                pipeline.dc_bytes = dc.len()
+            )
+            .entered();
+            decode_libjpeg(&dc, 1, false)
+        }
+        _ => decode_libjpeg(bytes, numerator, true),
+    }
+}
+
+/// libjpeg-turbo's decode at `numerator`/8, block smoothing as asked (it
+/// only matters for a progressive stream missing AC scans).
+fn decode_libjpeg(
+    bytes: &[u8],
+    numerator: u8,
+    block_smoothing: bool,
+) -> Result<Option<DynamicImage>, ImageError> {
     // libjpeg reports fatal errors by unwinding out of the C code (the
     // `mozjpeg` crate's error manager); contain them here.
     std::panic::catch_unwind(|| -> std::io::Result<Option<DynamicImage>> {
         let mut decoder = Decompress::new_mem(bytes)?;
         decoder.scale(numerator);
+        decoder.do_block_smoothing(block_smoothing);
         match decoder.image()? {
             Format::RGB(mut started) => {
                 let (w, h) = (started.width() as u32, started.height() as u32);
@@ -118,6 +243,8 @@ pub fn encode_rgb(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Ve
 
 #[cfg(test)]
 mod tests {
+    use image::GenericImageView;
+
     use super::*;
 
     #[test]
@@ -150,5 +277,138 @@ mod tests {
         // The marker alone says so.
         assert!(is_progressive(b"\xFF\xD8\xFF\xC2"));
         assert!(!is_progressive(&fixture("p07_art_sway.png")));
+    }
+
+    /// Every progressive test file: the corpus's own and the ones made
+    /// with `jpegtran` (standard script, a mozjpeg-like script with
+    /// per-component DC scans, DC refinement and restart markers, grey).
+    fn progressive_files() -> Vec<(&'static str, Vec<u8>)> {
+        let mut files = vec![(
+            "jp3_photo_sunset_prog.jpg",
+            crate::testing::fixture("jp3_photo_sunset_prog.jpg"),
+        )];
+        for name in [
+            "bridge_progressive.jpg",
+            "bridge_scans_restart.jpg",
+            "grey_progressive.jpg",
+        ] {
+            files.push((name, crate::testing::progressive_fixture(name)));
+        }
+        files
+    }
+
+    #[test]
+    fn dc_scans_decode_to_the_pixels_of_the_whole_stream_at_one_eighth() {
+        for (name, bytes) in progressive_files() {
+            let dc = dc_scans(&bytes).unwrap_or_else(|| panic!("{name}: not clean"));
+            // Far less to read: the AC scans are most of a photo.
+            assert!(
+                dc.len() * 3 < bytes.len(),
+                "{name}: {} of {}",
+                dc.len(),
+                bytes.len()
+            );
+            let whole = decode_libjpeg(&bytes, 1, true).unwrap().unwrap();
+            let fast = decode_scaled(&bytes, 1, true).unwrap().unwrap();
+            assert_eq!(fast.dimensions(), whole.dimensions(), "{name}");
+            assert_eq!(fast.color(), whole.color(), "{name}");
+            assert!(fast.as_bytes() == whole.as_bytes(), "{name}: pixels differ");
+        }
+    }
+
+    #[test]
+    fn the_dc_path_is_taken_only_when_asked_and_only_at_one_eighth() {
+        let bytes = crate::testing::progressive_fixture("bridge_progressive.jpg");
+        // 2/8 needs AC coefficients: the whole stream, as without the flag.
+        let quarter = decode_scaled(&bytes, 2, true).unwrap().unwrap();
+        let quarter_whole = decode_libjpeg(&bytes, 2, true).unwrap().unwrap();
+        assert!(quarter.as_bytes() == quarter_whole.as_bytes());
+        // A baseline JPEG has no DC-only scans to keep.
+        assert!(dc_scans(&crate::testing::fixture("j09_photo_eveningglow.jpg")).is_none());
+        assert!(dc_scans(&crate::testing::fixture("p07_art_sway.png")).is_none());
+    }
+
+    #[test]
+    fn truncated_progressive_streams_are_not_clean() {
+        for (name, bytes) in progressive_files() {
+            for cut in (0..bytes.len()).step_by(bytes.len() / 97) {
+                assert!(dc_scans(&bytes[..cut]).is_none(), "{name} cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn streams_other_than_one_clean_progressive_frame_fall_back() {
+        let bytes = crate::testing::progressive_fixture("bridge_scans_restart.jpg");
+        let at = |marker: u8| bytes.windows(2).position(|w| w == [0xFF, marker]).unwrap();
+        let sof = at(0xC2);
+        let sof_len = usize::from(u16::from_be_bytes([bytes[sof + 2], bytes[sof + 3]]));
+        let frame = &bytes[sof..sof + 2 + sof_len];
+        let edit = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut b = bytes.clone();
+            f(&mut b);
+            b
+        };
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("baseline frame", edit(&|b| b[sof + 1] = 0xC0)),
+            ("arithmetic frame", edit(&|b| b[sof + 1] = 0xCA)),
+            (
+                "two frames",
+                edit(&|b| b.splice(sof..sof, frame.to_vec()).for_each(drop)),
+            ),
+            (
+                "no frame",
+                edit(&|b| b.drain(sof..sof + 2 + sof_len).for_each(drop)),
+            ),
+            ("frame length wrong", edit(&|b| b[sof + 2] = 0xFF)),
+            (
+                "DNL",
+                edit(&|b| b.splice(sof..sof, [0xFF, 0xDC, 0, 4, 0, 8]).for_each(drop)),
+            ),
+            ("no end of image", edit(&|b| b.truncate(b.len() - 2))),
+        ];
+        for (what, broken) in cases {
+            assert!(dc_scans(&broken).is_none(), "{what}");
+            // The fallback decodes the whole stream, or reports it bad.
+            let _ = decode_scaled(&broken, 1, true);
+        }
+        // Data after the end of image is ignored, as libjpeg does.
+        let mut trailing = bytes.clone();
+        trailing.extend_from_slice(b"trailing");
+        assert!(dc_scans(&trailing).is_some());
+    }
+
+    #[test]
+    fn hostile_progressive_streams_never_panic() {
+        // Deterministic mutations (xorshift) of a small progressive file
+        // and of its scan-script twin: flipped bytes and inserted markers;
+        // the fuzz target (`make fuzz`) does the same without a bound.
+        for seed in ["prog.jpg", "prog_scans_restart.jpg"] {
+            let path = format!("{}/../fuzz/seeds/render/{seed}", env!("CARGO_MANIFEST_DIR"));
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(dc_scans(&bytes).is_some(), "{seed}");
+            let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+            let mut next = || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            for _ in 0..3000 {
+                let mut b = bytes.clone();
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() % b.len() as u64) as usize;
+                    match next() % 3 {
+                        0 => b[at] = next() as u8,
+                        1 => b[at] = 0xFF,
+                        _ => b.insert(at, 0xFF),
+                    }
+                }
+                if let Some(dc) = dc_scans(&b) {
+                    assert!(dc.len() <= b.len());
+                }
+                let _ = decode_scaled(&b, 1, true);
+            }
+        }
     }
 }

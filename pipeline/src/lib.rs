@@ -261,14 +261,17 @@ pub fn memory_needed(probe: &Probe, min_short_side: Option<u32>) -> u64 {
 /// As [`probe`], plus [`ImageError::Invalid`] when the pixel data is corrupt
 /// or truncated.
 pub fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, ImageError> {
-    decode_at_least(bytes, limits, None)
+    let (decoder, probe) = open(bytes, limits)?;
+    decode_opened(bytes, decoder, probe, None, Scans::All)
 }
 
 /// Decodes once, as small as the outputs allow: with `min_short_side`, a
 /// JPEG is shrunk on load (DCT scaling) to the smallest size whose short
 /// side is still at least that many pixels, and a WebP is rescaled by
 /// libwebp while decoding to exactly that short side; PNG and `None`
-/// decode at full size. [`Decoded::probe`] keeps the stored dimensions.
+/// decode at full size. A progressive JPEG decoded at 1/8 reads only its DC
+/// scans (`jpeg::dc_scans`): this decode renders, it does not validate.
+/// [`Decoded::probe`] keeps the stored dimensions.
 ///
 /// # Errors
 /// As [`decode`].
@@ -278,17 +281,19 @@ pub fn decode_at_least(
     min_short_side: Option<u32>,
 ) -> Result<Decoded, ImageError> {
     let (decoder, probe) = open(bytes, limits)?;
-    decode_opened(bytes, decoder, probe, min_short_side)
+    decode_opened(bytes, decoder, probe, min_short_side, Scans::Needed)
 }
 
 /// [`decode_at_least`] after [`open`] (headers read once), in a `decode`
 /// span whose `pipeline.shrink` is the decoded short side over the stored
 /// one (JPEG: M/8 of libjpeg-turbo's DCT scaling; 1 for a full decode).
+/// `scans` says whether a 1/8 decode of a progressive JPEG may skip its AC scans.
 fn decode_opened(
     bytes: &[u8],
     decoder: impl ImageDecoder,
     probe: Probe,
     min_short_side: Option<u32>,
+    scans: Scans,
 ) -> Result<Decoded, ImageError> {
     let span = tracing::info_span!(
         "decode",
@@ -298,7 +303,7 @@ fn decode_opened(
         pipeline.shrink = tracing::field::Empty,
     );
     let _entered = span.enter();
-    let decoded = decode_unrecorded(bytes, decoder, probe, min_short_side)?;
+    let decoded = decode_unrecorded(bytes, decoder, probe, min_short_side, scans)?;
     let short = |w: u32, h: u32| f64::from(w.min(h));
     span.record(
         "pipeline.shrink",
@@ -312,11 +317,16 @@ fn decode_unrecorded(
     decoder: impl ImageDecoder,
     probe: Probe,
     min_short_side: Option<u32>,
+    scans: Scans,
 ) -> Result<Decoded, ImageError> {
     if probe.format == ImageFormat::Jpeg {
         check_jpeg_complete(bytes)?;
         let numerator = min_short_side.map_or(8, |s| jpeg::scale_for(probe.width, probe.height, s));
-        if let Some(image) = jpeg::decode_scaled(bytes, numerator)? {
+        if let Some(image) = jpeg::decode_scaled(
+            bytes,
+            numerator,
+            scans == Scans::Needed && probe.progressive,
+        )? {
             return Ok(Decoded { probe, image });
         }
         // CMYK / YCCK: the full-size decoder converts those.
@@ -410,7 +420,8 @@ pub fn ingest(bytes: &[u8], limits: Limits) -> Result<Ingested, ImageError> {
             });
         }
     }
-    let decoded = decode_opened(bytes, decoder, probe, ingest_short_side(&probe))?;
+    // Every scan is read: this decode is the upload's validation.
+    let decoded = decode_opened(bytes, decoder, probe, ingest_short_side(&probe), Scans::All)?;
     let (width, height) = decoded.probe.display_dimensions();
     let format = decoded.probe.format;
     let bytes = if decoded.probe.orientation == 1 {
@@ -461,7 +472,35 @@ pub fn render(
     limits: Limits,
     variants: &[Variant],
 ) -> Result<Vec<Rendition>, ImageError> {
-    let decoded = decode_at_least(bytes, limits, render_short_side(variants))?;
+    render_with_scans(bytes, limits, variants, Scans::Needed)
+}
+
+/// Which scans of a progressive JPEG a decode reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scans {
+    /// Only the DC scans when a 1/8 decode suffices (`jpeg::dc_scans`),
+    /// every scan otherwise: what rendering a stored, validated original
+    /// needs.
+    Needed,
+    /// Every scan, as libvips and Pillow read them: what validating an
+    /// upload needs, and the benchmark's "before" (`avatars render
+    /// --all-scans`).
+    All,
+}
+
+/// [`render`], reading the scans of a progressive JPEG as `scans` says
+/// (the pixels are the same either way).
+///
+/// # Errors
+/// As [`render`].
+pub fn render_with_scans(
+    bytes: &[u8],
+    limits: Limits,
+    variants: &[Variant],
+    scans: Scans,
+) -> Result<Vec<Rendition>, ImageError> {
+    let (decoder, probe) = open(bytes, limits)?;
+    let decoded = decode_opened(bytes, decoder, probe, render_short_side(variants), scans)?;
     variants
         .iter()
         .map(|v| render_variant(&decoded, *v))

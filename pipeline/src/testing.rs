@@ -23,6 +23,20 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("test image {}: {e}", path.display()))
 }
 
+/// The bytes of one of the repository's progressive JPEGs
+/// (`fixtures/progressive`: corpus photos made progressive losslessly with
+/// `jpegtran`, several scan scripts; see its README). Not under
+/// `CORPUS_DIR`: a larger corpus need not have them.
+///
+/// # Panics
+/// When the file cannot be read.
+pub fn progressive_fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/progressive")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("test image {}: {e}", path.display()))
+}
+
 /// A structurally valid PNG whose header claims `width`×`height` RGBA pixels
 /// but carries almost no data: a decompression bomb that a decoder would
 /// try to allocate `width × height × 4` bytes for. Chunk CRCs are correct,
