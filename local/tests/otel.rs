@@ -163,7 +163,8 @@ impl Trace {
 }
 
 /// Waits until the receiver holds a trace with every span named in `wanted`
-/// (as many as counted) under the span called `root`; returns it.
+/// (as many as counted) and its consumer span under the span called
+/// `root`; returns it.
 async fn wait_for_trace(
     spans: &Arc<Mutex<Vec<Exported>>>,
     root: &str,
@@ -182,7 +183,10 @@ async fn wait_for_trace(
                     .cloned()
                     .collect(),
             );
-            if wanted.iter().all(|(name, n)| trace.named(name).len() >= *n) {
+            // The consumer span (the SQS message's) ends last, after every
+            // span of its work has been exported: wait for it too.
+            let consumed = trace.0.iter().any(|s| s.kind == SpanKind::Consumer as i32);
+            if consumed && wanted.iter().all(|(name, n)| trace.named(name).len() >= *n) {
                 return trace;
             }
             assert!(
