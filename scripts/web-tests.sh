@@ -9,13 +9,16 @@ source "$(dirname "$0")/stack.sh"
 trap stack_down EXIT
 [ -n "${AWS_ENDPOINT_URL:-}" ] || stack_up "$(free_port)"
 bash "$ROOT/scripts/ensure-chromium.sh"
-(cd "$ROOT/web-tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+# SCARF_ANALYTICS=false: swagger-ui-dist's dependency would report the install.
+(cd "$ROOT/web-tests" && SCARF_ANALYTICS=false npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 artifacts="${ARTIFACTS_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/web-tests}"
 mkdir -p "$artifacts"
 # BATCH_WINDOW_SECONDS: the thumbnail function's event source mapping waits
 # 3 s to fill a batch, so the gallery test sees a tile turn processing -> ready.
-serve_isolated "$artifacts/server.log" BATCH_WINDOW_SECONDS=3
+# INLINE_UPLOAD_BYTES: files over 1 MB go as direct uploads (presigned PUT),
+# so the suite's pictures take both paths of the upload page.
+serve_isolated "$artifacts/server.log" BATCH_WINDOW_SECONDS=3 INLINE_UPLOAD_BYTES=1000000
 header_url="$SERVICE_URL"
 # The same pages in AUTH_MODE=jwt (web-tests/jwt.test.mjs): the JWKS is
 # served by the test itself on JWKS_PORT (fetched on the first token).

@@ -18,6 +18,9 @@ mkdirSync(ARTIFACTS, { recursive: true });
 
 const PHOTO = "j09_photo_eveningglow.jpg"; // 2560x1600 JPEG
 const DROPPED = "p10_art_arc_transparent.png"; // 2140x1200 PNG with alpha
+// 1.3 MB: over the INLINE_UPLOAD_BYTES (1 MB) scripts/web-tests.sh sets,
+// so the page sends it as a direct upload; the two above go inline.
+const LARGE = "p08_art_patak_rgba_phone.png";
 const TIMEOUT = 30_000;
 
 let browser;
@@ -119,6 +122,7 @@ test("upload by file picker, watch it process, see the 300 px thumbnail, delete 
   await page.click("#submit");
   await expectFullProgress(page, readFileSync(join(CORPUS, PHOTO)).length);
   await page.locator("#result-link").waitFor();
+  assert.equal(await page.getAttribute("#upload-form", "data-upload-path"), "inline");
   await page.screenshot({ path: join(ARTIFACTS, "upload.png"), fullPage: true });
   // The user id is remembered for the next visit.
   assert.equal(await page.evaluate(() => localStorage.getItem("avatars.user_id")), user);
@@ -200,6 +204,80 @@ test("upload by drag and drop", async (t) => {
   }
   await phone.locator(".tile .status-badge", { hasText: "ready" }).waitFor();
   await phone.screenshot({ path: join(ARTIFACTS, "gallery-phone.png") });
+});
+
+test("a file over the inline limit goes straight to storage (presigned PUT) with progress", async (t) => {
+  const page = await newPage(t);
+  const user = uniqueUser("direct");
+  const bytes = readFileSync(join(CORPUS, LARGE));
+  const config = await (await api("/web/config.json")).json();
+  assert.ok(bytes.length > config.inline_upload_bytes, `${LARGE} is over inline_upload_bytes`);
+  await open(page, "/web/upload");
+  await page.fill("#user-id", user);
+  const requests = [];
+  page.on("request", (r) => requests.push(`${r.method()} ${r.url()}`));
+  await page.setInputFiles("#file", join(CORPUS, LARGE));
+  await expectPreview(page);
+
+  const put = page.waitForResponse((r) => r.request().method() === "PUT");
+  await page.click("#submit");
+  const stored = await put;
+  assert.equal(stored.status(), 200, "storage took the file");
+  assert.notEqual(new URL(stored.url()).origin, new URL(BASE).origin, "the bytes go to storage, not the API");
+  await expectFullProgress(page, bytes.length);
+  await page.locator("#result-link").waitFor();
+  assert.equal(await page.getAttribute("#upload-form", "data-upload-path"), "direct");
+  const id = await page.getAttribute("#upload-form", "data-avatar-id");
+  assert.ok(requests.includes(`POST ${BASE}/api/v1/avatars/uploads`), "a presigned URL was asked for");
+  assert.ok(!requests.includes(`POST ${BASE}/api/v1/avatars`), "no multipart POST");
+
+  // The page waited for the server's validation: the gallery has it.
+  await page.click("#result-link");
+  await page.waitForURL(`${BASE}/web/gallery/${user}`);
+  await page.locator(".tile .status-badge", { hasText: "ready" }).waitFor();
+  const [item] = await listAvatars(user);
+  assert.equal(item.mime_type, "image/png");
+  assert.equal(item.file_name, LARGE);
+  assert.equal(item.id, id);
+});
+
+test("a direct upload the server cannot read says so", async (t) => {
+  const page = await newPage(t);
+  await open(page, "/web/upload");
+  await page.fill("#user-id", uniqueUser("direct-bad"));
+  // PNG magic bytes, then nothing an image decoder accepts: the page's
+  // checks pass, the thumbnail function's validation does not.
+  const bogus = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(1_100_000, 7)]);
+  await page.setInputFiles("#file", { name: "bogus.png", mimeType: "image/png", buffer: bogus });
+  await page.click("#submit");
+  await page.locator("#message.error").waitFor();
+  assert.match(await page.textContent("#message"), /could not be read/);
+  assert.equal(await page.getAttribute("#upload-form", "data-upload-path"), "direct");
+});
+
+test("interactive API docs: Swagger UI on the service's OpenAPI document", async (t) => {
+  const page = await newPage(t);
+  await open(page, "/web/docs");
+  const spec = await (await api("/api/v1/openapi.json")).json();
+  const operations = Object.values(spec.paths).flatMap((item) => Object.keys(item)).length;
+  await page.locator(".opblock").first().waitFor();
+  assert.equal(await page.locator(".opblock").count(), operations, "every operation is listed");
+  // Try it out against this origin: GET /health.
+  const health = page.locator(".opblock", { has: page.locator('[data-path="/health"]') }).first();
+  await health.locator(".opblock-summary").click();
+  await health.getByRole("button", { name: "Try it out" }).click();
+  const answered = page.waitForResponse((r) => r.url() === `${BASE}/health`);
+  await health.getByRole("button", { name: "Execute" }).click();
+  assert.equal((await answered).status(), 200);
+  await page.screenshot({ path: join(ARTIFACTS, "docs.png"), fullPage: false });
+});
+
+test("the vendored Swagger UI is npm's swagger-ui-dist, byte for byte", () => {
+  for (const file of ["swagger-ui-bundle.js", "swagger-ui.css"]) {
+    const vendored = readFileSync(new URL(`../web-static/assets/${file}`, import.meta.url));
+    const upstream = readFileSync(new URL(`./node_modules/swagger-ui-dist/${file}`, import.meta.url));
+    assert.ok(vendored.equals(upstream), `web-static/assets/${file} differs from the npm package`);
+  }
 });
 
 test("without JavaScript the form posts and lands on the gallery (303)", async (t) => {

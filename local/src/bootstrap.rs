@@ -8,6 +8,8 @@
 //!   configured visibility timeout;
 //! * the bucket's ObjectCreated notifications for `uploads/` (direct
 //!   uploads) and `originals/` to the upload queue, with the queue policy that lets S3 send to it;
+//! * the bucket's CORS rule that lets a page send a direct upload's
+//!   presigned `PUT`, as `template.yaml` does;
 //! * the web bucket with `web-static/` and `config.json` published into it
 //!   ([`crate::web::publish`]).
 
@@ -15,8 +17,8 @@ use anyhow::Context;
 use avatar_shared::keys::NOTIFIED_PREFIXES;
 use avatar_shared::Config;
 use aws_sdk_s3::types::{
-    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
-    QueueConfiguration, S3KeyFilter,
+    CorsConfiguration, CorsRule, Event, FilterRule, FilterRuleName, NotificationConfiguration,
+    NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -90,12 +92,39 @@ pub async fn bootstrap(
         .send()
         .await
         .with_context(|| format!("bucket notification on {}", config.bucket))?;
+    allow_browser_uploads(s3, &config.bucket).await?;
     create_bucket(s3, &config.web_bucket).await?;
     let dir = crate::web::static_dir();
     let web = avatar_shared::storage::Storage::new(s3.clone(), config.web_bucket.clone());
     let pages = crate::web::publish(config, &web, &dir).await?;
     tracing::info!(bucket = %config.bucket, web_bucket = %config.web_bucket, pages, upload_queue = %upload.url, delete_queue = %delete.url, "bootstrap done");
     Ok(Resources { upload, delete })
+}
+
+/// CORS on the avatar bucket for the direct upload from a browser: `PUT`
+/// from any origin with any request header. A presigned URL is its own
+/// credential (its signature fixes the key, type, length, metadata and
+/// expiry); CORS only lets the page that holds one send it and read the
+/// answer. The headers are `*` because the signed ones include the trace
+/// context, whose names vary (`x-amz-meta-traceparent`, the X-Ray
+/// header); a prefix wildcard (`x-amz-meta-*`) is AWS's own extension,
+/// which moto echoes as it is and browsers then refuse. S3 CORS rules:
+/// `PutBucketCors`.
+async fn allow_browser_uploads(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {
+    let rule = CorsRule::builder()
+        .allowed_origins("*")
+        .allowed_methods("PUT")
+        .allowed_headers("*")
+        .expose_headers("ETag")
+        .max_age_seconds(600)
+        .build()?;
+    s3.put_bucket_cors()
+        .bucket(bucket)
+        .cors_configuration(CorsConfiguration::builder().cors_rules(rule).build()?)
+        .send()
+        .await
+        .with_context(|| format!("bucket CORS on {bucket}"))?;
+    Ok(())
 }
 
 async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {

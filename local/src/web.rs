@@ -20,11 +20,17 @@ use axum::Router;
 use bytes::Bytes;
 
 /// The pages' `Content-Security-Policy`: no inline script or style, no
-/// third-party origin; previews are `blob:` URLs. In AWS the same header
-/// comes from the distribution's response headers policy.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' blob:; connect-src 'self'; form-action 'self'; \
-     base-uri 'none'; frame-ancestors 'none'";
+/// third-party origin except storage's (`storage_origin`, see
+/// [`Storage::presigned_origin`]) for the upload page's direct upload, a
+/// `PUT` to a presigned URL; previews are `blob:` URLs, the API docs'
+/// icons `data:` ones.
+pub fn content_security_policy(storage_origin: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
+         connect-src 'self' {storage_origin}; form-action 'self'; base-uri 'none'; \
+         frame-ancestors 'none'"
+    )
+}
 
 /// Where `web-static/` is: `WEB_STATIC_DIR`, else `./web-static`, else the
 /// source tree this binary was built from.
@@ -60,12 +66,15 @@ pub fn content_type(path: &Path) -> &'static str {
 
 /// `config.json`: the server's limits, so the pages check files with the
 /// same numbers as the upload function (sizes in bytes, pixels as
-/// width × height), and how the pages say who is acting (`auth.mode`:
+/// width × height), the size above which the upload page sends a file
+/// straight to storage (`inline_upload_bytes`), and how the pages say who
+/// is acting (`auth.mode`:
 /// `header` sends `X-User-ID`; `jwt` and `authorizer` a bearer token whose
 /// `auth.user_claim` names the user).
 pub fn client_config(config: &Config) -> serde_json::Value {
     serde_json::json!({
         "max_upload_bytes": config.max_upload_bytes,
+        "inline_upload_bytes": config.inline_upload_bytes,
         "max_pixels": config.max_pixels,
         "mime_types": ImageFormat::ALL.iter().map(|f| f.mime()).collect::<Vec<_>>(),
         "sizes": config.thumbnail_sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
@@ -169,7 +178,8 @@ pub fn is_asset_name(name: &str) -> bool {
 
 /// One object of the web bucket as a page: its `Content-Type` and ETag,
 /// 304 on `If-None-Match`, `no-cache` so a new deployment shows at once
-/// (revalidation is a 304), and the security headers.
+/// (revalidation is a 304), and the security headers. In AWS the pages
+/// come through the HTTP API's bucket route, which adds none.
 async fn serve(state: &AppState, key: &str, headers: &HeaderMap) -> Response {
     let object = match state.web.get_object(key).await {
         Ok(Some(object)) => object,
@@ -179,6 +189,8 @@ async fn serve(state: &AppState, key: &str, headers: &HeaderMap) -> Response {
             return ApiError::from(e).into_response();
         }
     };
+    // Presigning is local work (no request): cheap enough per page.
+    let origin = state.storage.presigned_origin().await.unwrap_or_default();
     let mut response = if !object.etag.is_empty() && if_none_match(headers, &object.etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -187,10 +199,9 @@ async fn serve(state: &AppState, key: &str, headers: &HeaderMap) -> Response {
     let h = response.headers_mut();
     h.insert(header::ETAG, etag_header(&object.etag));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    if let Ok(policy) = HeaderValue::from_str(&content_security_policy(&origin)) {
+        h.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -122,6 +122,13 @@ pub struct Config {
     /// is 5.6 MB once API Gateway base64-encodes it: under Lambda's 6 MB
     /// response limit (contract, "Fetch the image").
     pub redirect_above_bytes: u64,
+    /// `INLINE_UPLOAD_BYTES`: the upload page sends files up to this size
+    /// in the multipart `POST /api/v1/avatars` and larger ones as a direct
+    /// upload (presigned `PUT` to storage); published in `config.json`.
+    /// The default, 4 MiB, is 5.6 MB once API Gateway base64-encodes it,
+    /// multipart envelope included: under Lambda's 6 MB request limit.
+    /// 0 = always direct.
+    pub inline_upload_bytes: u64,
     /// `ORPHAN_GRACE_SECONDS`: age before the purge sweep touches an object
     /// without a row or a soft-deleted row whose purge event went missing.
     pub orphan_grace: Duration,
@@ -294,6 +301,7 @@ impl Config {
                 number("DOWNLOAD_URL_TTL_SECONDS", 300)?.clamp(1, 604_800),
             ),
             redirect_above_bytes: number("REDIRECT_ABOVE_BYTES", 4 * 1024 * 1024)?,
+            inline_upload_bytes: number("INLINE_UPLOAD_BYTES", 4 * 1024 * 1024)?,
             auth_mode,
             jwt,
             uploads_per_user_per_minute: number("UPLOADS_PER_USER_PER_MINUTE", 30)?

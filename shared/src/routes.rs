@@ -81,6 +81,10 @@ pub const WEB_ROUTES: &[WebRoute] = &[
         key: "gallery.html",
     },
     WebRoute {
+        path: "/web/docs",
+        key: "docs.html",
+    },
+    WebRoute {
         path: "/web/config.json",
         key: "config.json",
     },

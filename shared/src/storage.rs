@@ -218,6 +218,27 @@ impl Storage {
         Ok((request.uri().to_owned(), headers))
     }
 
+    /// The origin (`scheme://host[:port]`) a browser sends this bucket's
+    /// presigned requests to — the emulator's endpoint, or
+    /// `https://{bucket}.s3.{region}.amazonaws.com` — for a page's
+    /// `connect-src`. Read off a presigned URL, so it follows the client's
+    /// addressing (path style or virtual host) exactly; no request is made.
+    ///
+    /// # Errors
+    /// [`StorageError`] when no URL can be signed (no credentials).
+    pub async fn presigned_origin(&self) -> Result<String, StorageError> {
+        let url = self
+            .presigned_get("origin", Duration::from_secs(60))
+            .await?;
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| AwsError::new("storage", "presign", false, e))?;
+        Ok(match (uri.scheme_str(), uri.authority()) {
+            (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+            _ => String::new(),
+        })
+    }
+
     /// Reads a whole object; `None` when it does not exist.
     ///
     /// # Errors

@@ -48,6 +48,7 @@ export function rememberToken(token) {
 /** The contract's limits, used until config.json has answered. */
 export const DEFAULT_CONFIG = Object.freeze({
   max_upload_bytes: 10 * 1024 * 1024,
+  inline_upload_bytes: 4 * 1024 * 1024,
   max_pixels: 50_000_000,
   mime_types: ["image/jpeg", "image/png", "image/webp"],
   sizes: ["100x100", "300x300", "1200x1200"],

@@ -1,8 +1,9 @@
 // The upload page: remembered user id, file picker and drag & drop, local
 // preview, the server's checks done early (format by magic bytes, size,
-// pixel budget), then an XMLHttpRequest to the JSON API so the progress bar
-// shows real bytes sent. Without this script the form still posts to
-// /web/upload.
+// pixel budget), then an XMLHttpRequest so the progress bar shows real
+// bytes sent: the multipart POST to the JSON API up to config.json's
+// inline_upload_bytes, a direct upload (presigned PUT to storage) above it.
+// Without this script the form still posts to /web/upload.
 import {
   USER_ID, DEFAULT_CONFIG, rememberedUser, rememberUser, rememberedToken, rememberToken, usesTokens,
   identity, loadConfig, humanBytes, sniffFormat, describeError, parseBody, markReady,
@@ -62,7 +63,7 @@ function showGalleryLink() {
 
 /** Checks a picked file as the server will, and shows its preview. */
 async function choose(file) {
-  chosen = { file, error: null };
+  chosen = { file, format: null, error: null };
   say("");
   progressBox.hidden = true;
   if (previewUrl) URL.revokeObjectURL(previewUrl);
@@ -71,6 +72,7 @@ async function choose(file) {
   previewInfo.textContent = "";
 
   const format = await sniffFormat(file);
+  chosen.format = format;
   if (file.size === 0) {
     chosen.error = "This file is empty; choose a picture.";
   } else if (!format) {
@@ -99,21 +101,15 @@ async function choose(file) {
   }
 }
 
-function upload() {
-  const { user, headers } = acting();
-  const file = chosen.file;
-  const body = new FormData();
-  body.append("file", file, file.name);
-  const xhr = new XMLHttpRequest();
-  xhr.open("POST", "/api/v1/avatars");
-  for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
-  xhr.setRequestHeader("Accept", "application/json");
-  progress.max = file.size;
+/** Sends `body` with `xhr` (opened by the caller), the progress bar
+ *  counting its bytes; resolves with the finished request. */
+function sendWithProgress(xhr, body, size) {
+  progress.max = size;
   progress.value = 0;
-  progressText.textContent = `0 of ${humanBytes(file.size)} (0%)`;
+  progressText.textContent = `0 of ${humanBytes(size)} (0%)`;
   progressBox.hidden = false;
   xhr.upload.addEventListener("progress", (e) => {
-    const total = e.lengthComputable ? e.total : file.size;
+    const total = e.lengthComputable ? e.total : size;
     progress.max = total;
     progress.value = e.loaded;
     progressText.textContent = `${humanBytes(e.loaded)} of ${humanBytes(total)} (${Math.floor((100 * e.loaded) / total)}%)`;
@@ -122,25 +118,108 @@ function upload() {
     progress.value = progress.max;
     progressText.textContent = `${humanBytes(progress.max)} of ${humanBytes(progress.max)} (100%)`;
   });
+  return new Promise((resolve) => {
+    xhr.addEventListener("loadend", () => resolve(xhr));
+    xhr.send(body);
+  });
+}
+
+/** Up to `inline_upload_bytes`: the multipart POST, whose answer is the
+ *  validated avatar. */
+async function uploadInline(file, headers) {
+  const body = new FormData();
+  body.append("file", file, file.name);
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", "/api/v1/avatars");
+  for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+  xhr.setRequestHeader("Accept", "application/json");
+  await sendWithProgress(xhr, body, file.size);
+  if (xhr.status === 201) return { id: (parseBody(xhr.responseText) || {}).id };
+  if (xhr.status === 0) return { error: "The upload did not reach the server; check your connection and try again." };
+  return { error: describeError(xhr.status, parseBody(xhr.responseText)) };
+}
+
+// Headers a page may not set itself (the browser sends Content-Length of
+// the body, which is the length the URL was signed for).
+const BROWSER_SET = new Set(["content-length", "host"]);
+
+/** Above `inline_upload_bytes` (a gateway such as API Gateway + Lambda
+ *  carries at most 6 MB): POST /api/v1/avatars/uploads for a presigned
+ *  PUT, then the file straight to storage; the thumbnail function
+ *  validates it when it arrives. */
+async function uploadDirect(file, format, headers) {
+  let response;
+  try {
+    response = await fetch("/api/v1/avatars/uploads", {
+      method: "POST",
+      headers: { ...headers, "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ content_type: `image/${format}`, content_length: file.size, file_name: file.name }),
+    });
+  } catch {
+    return { error: "The upload did not reach the server; check your connection and try again." };
+  }
+  const created = parseBody(await response.text());
+  if (response.status !== 201 || !created || !created.upload) {
+    return { error: describeError(response.status, created) };
+  }
+  const { method, url, headers: signed } = created.upload;
+  const xhr = new XMLHttpRequest();
+  xhr.open(method, url);
+  for (const [name, value] of Object.entries(signed)) {
+    if (!BROWSER_SET.has(name.toLowerCase())) xhr.setRequestHeader(name, value);
+  }
+  await sendWithProgress(xhr, file, file.size);
+  if (xhr.status === 0) return { error: "The picture did not reach storage; check your connection and try again." };
+  if (xhr.status < 200 || xhr.status >= 300) return { error: `Storage refused the picture (HTTP ${xhr.status}); try again.` };
+  say("Checking the picture…");
+  return checked(created.id);
+}
+
+// How long the page waits for the server to validate a direct upload
+// before it lets the gallery tell (the S3 event's batch window plus a
+// decode: a few seconds).
+const CHECK_TIMEOUT_MS = 60_000;
+
+/** A direct upload is `uploading` (every read a 404) until the thumbnail
+ *  function has validated it; then its metadata says processing, ready or
+ *  failed. Polls that, so the link leads to a gallery that shows it. */
+async function checked(id) {
+  const deadline = Date.now() + CHECK_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(`/api/v1/avatars/${id}/metadata`, { headers: { Accept: "application/json" }, cache: "no-store" });
+      if (response.ok) {
+        const meta = await response.json();
+        if (meta.status === "failed") return { error: describeError(400, { error: "Invalid image" }) };
+        return { id };
+      }
+    } catch {
+      // A network hiccup: ask again.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return { id };
+}
+
+async function upload() {
+  const { user, headers } = acting();
+  const { file, format } = chosen;
   uploading = true;
   submit.disabled = true;
   say("Uploading…");
-  xhr.addEventListener("loadend", () => {
-    uploading = false;
-    submit.disabled = false;
-    if (xhr.status === 201) {
-      const created = parseBody(xhr.responseText);
-      sayWithLink("Uploaded. Your thumbnails are being made.", galleryHref(user), "See it in your gallery");
-      form.dataset.avatarId = created ? created.id : "";
-      fileInput.value = "";
-      chosen = null;
-    } else if (xhr.status === 0) {
-      say("The upload did not reach the server; check your connection and try again.", "error");
-    } else {
-      say(describeError(xhr.status, parseBody(xhr.responseText)), "error");
-    }
-  });
-  xhr.send(body);
+  const direct = file.size > config.inline_upload_bytes;
+  form.dataset.uploadPath = direct ? "direct" : "inline";
+  const result = direct ? await uploadDirect(file, format, headers) : await uploadInline(file, headers);
+  uploading = false;
+  submit.disabled = false;
+  if (result.error) {
+    say(result.error, "error");
+    return;
+  }
+  sayWithLink("Uploaded. Your thumbnails are being made.", galleryHref(user), "See it in your gallery");
+  form.dataset.avatarId = result.id || "";
+  fileInput.value = "";
+  chosen = null;
 }
 
 function onSubmit(event) {
