@@ -194,10 +194,15 @@ pub fn set_parent(span: &tracing::Span, cx: Context) {
 }
 
 /// The current span's context as a carrier (`traceparent`, `tracestate`,
-/// `x-amzn-trace-id`), to store with an object or a message.
+/// `x-amzn-trace-id`), to store with an object or a message. Entries with
+/// an empty value (`tracestate` when no vendor added one) are left out:
+/// they carry nothing, and SQS refuses a message attribute with an empty
+/// value (`InvalidParameterValue`, which failed every traced delete on
+/// LocalStack and would on AWS; moto accepts it).
 pub fn carrier() -> HashMap<String, String> {
     let mut carrier = HashMap::new();
     propagator().inject_context(&tracing::Span::current().context(), &mut carrier);
+    carrier.retain(|_, value| !value.is_empty());
     carrier
 }
 
@@ -249,6 +254,9 @@ mod carrier_tests {
             let _entered = span.enter();
             let carrier = carrier();
             assert!(carrier.contains_key("traceparent"), "{carrier:?}");
+            // No vendor state: no empty `tracestate` for SQS to refuse.
+            assert!(carrier.values().all(|v| !v.is_empty()), "{carrier:?}");
+            assert!(!carrier.contains_key("tracestate"), "{carrier:?}");
         });
     }
 }
