@@ -23,6 +23,10 @@ import yaml
 from dockerfile_parse import DockerfileParser
 from in_code import ROOT, function_binaries, settings_read
 
+# LocalStack's own settings the compose file gives its container (as
+# scripts/stack.sh gives them under STACK=localstack).
+LOCALSTACK_SETTINGS = {"SERVICES", "S3_SKIP_SIGNATURE_VALIDATION"}
+
 def stages(parser):
     """[(name, base image, [instructions])] in order."""
     out = []
@@ -65,7 +69,7 @@ def check_dockerfile(problems):
     if not any("localstack/init/ready.d/" in i["value"] for i in localstack if i["instruction"] == "COPY"):
         problems.append("localstack stage does not install localstack/init/ready.d/")
     hooks = sorted((ROOT / "localstack/init/ready.d").glob("*.sh"))
-    if not any(re.search(r"^\s*\S*avatar-local bootstrap\s*$", h.read_text(), re.M) for h in hooks):
+    if not any(re.search(r"^\s*\S*avatar-local\S* bootstrap\s*$", h.read_text(), re.M) for h in hooks):
         problems.append("no localstack/init/ready.d/ script runs `avatar-local bootstrap`")
     print(f"Dockerfile: stages {names}, final {final_base} as {users[-1] if users else '?'}, {len(binaries)} binaries")
     return names
@@ -82,7 +86,7 @@ def check_compose(problems, stage_names):
         if target and target not in stage_names:
             problems.append(f"service {name} builds target {target}, not a Dockerfile stage")
         if target == "functions" or name == "localstack":
-            unknown = set(svc.get("environment", {})) - settings_read() - {"SERVICES"}
+            unknown = set(svc.get("environment", {})) - settings_read() - LOCALSTACK_SETTINGS
             if unknown:
                 problems.append(f"service {name} sets variables the code never reads: {sorted(unknown)}")
     observability = {n for n, svc in services.items() if "observability" in svc.get("profiles", [])}

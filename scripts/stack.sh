@@ -1,11 +1,15 @@
 # shellcheck shell=bash
 # Local dependencies for `make run` and `make test`, without Docker:
-#   * moto (S3 + SQS emulator) from PyPI, pinned, in the project venv .local/venv;
+#   * the S3 + SQS emulator, chosen by STACK: `moto` (default) from PyPI,
+#     pinned, in the project venv .local/venv; or `localstack`, LocalStack's
+#     runtime from PyPI in host mode (localstack/requirements.txt, Python
+#     3.13, in .local/localstack-venv);
 #   * PostgreSQL at DATABASE_URL when one answers there, otherwise a private
 #     cluster under .local/pg started with the machine's PostgreSQL binaries.
 # Source this file, then call stack_up; stack_down stops what stack_up started.
 
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
+STACK="${STACK:-moto}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL_DIR="$ROOT/.local"
 VENV="$LOCAL_DIR/venv"
@@ -41,6 +45,74 @@ start_moto() {
     sleep 0.1
   done
   log "moto did not start; see $logfile"; tail -20 "$logfile" >&2
+  return 1
+}
+
+# python313: LocalStack's runtime needs Python 3.13 — python3.13 on PATH,
+# or pyenv's. Prints its path, or nothing.
+# (pyenv's shim on PATH answers only where 3.13 is selected, so each
+# candidate must run.)
+python313() {
+  local candidate
+  for candidate in "$(command -v python3.13 2>/dev/null)" \
+    $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13 2>/dev/null | sort -rV); do
+    [ -n "$candidate" ] && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null &&
+      { echo "$candidate"; return 0; }
+  done
+}
+
+LOCALSTACK_VENV="$LOCAL_DIR/localstack-venv"
+ensure_localstack() {
+  local req="$ROOT/localstack/requirements.txt" stamp="$LOCALSTACK_VENV/.requirements" python
+  [ -f "$stamp" ] && cmp -s "$req" "$stamp" && return 0
+  python="$(python313)"
+  if [ -z "$python" ]; then
+    log "STACK=localstack needs Python 3.13 (python3.13 on PATH or under pyenv): apt-get install python3.13, or pyenv install 3.13"
+    return 1
+  fi
+  log "installing LocalStack ($(grep -m1 '^localstack' "$req")) with $python into $LOCALSTACK_VENV"
+  "$python" -m venv "$LOCALSTACK_VENV"
+  "$LOCALSTACK_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  cp "$req" "$stamp"
+}
+
+# start_localstack PORT [HOOK]: LocalStack's runtime (S3 and SQS only) on
+# 127.0.0.1:PORT in host mode, its files under .local/localstack-PORT.
+# With HOOK=hook, its init hooks are the repository's localstack/init (the
+# compose file mounts the same directory), so the READY stage runs
+# `avatar-local bootstrap` (AVATAR_LOCAL, the binary); waits until that
+# finished and fails when it did.
+start_localstack() {
+  local port="$1" hook="${2:-}" root="$LOCAL_DIR/localstack-$1" logfile="$LOCAL_DIR/localstack-$1.log"
+  ensure_localstack
+  rm -rf "$root"
+  mkdir -p "$root/etc/localstack"
+  [ "$hook" = hook ] && ln -s "$ROOT/localstack/init" "$root/etc/localstack/init"
+  # OVERRIDE_IN_DOCKER=0: this may itself be a container, but LocalStack
+  # must keep its files under FILESYSTEM_ROOT, not /var/lib/localstack.
+  # DNS_ADDRESS=0: no DNS server; DISABLE_EVENTS=1: no analytics calls;
+  # S3_SKIP_SIGNATURE_VALIDATION=0: presigned URLs are checked, as AWS
+  # does (LocalStack's default accepts any signature, as moto does).
+  env OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$root" \
+    GATEWAY_LISTEN="127.0.0.1:$port" LOCALSTACK_HOST="127.0.0.1:$port" \
+    SERVICES=s3,sqs EAGER_SERVICE_LOADING=1 DNS_ADDRESS=0 DISABLE_EVENTS=1 \
+    SQS_ENDPOINT_STRATEGY=path SKIP_SSL_CERT_DOWNLOAD=1 \
+    S3_SKIP_SIGNATURE_VALIDATION=0 \
+    "$LOCALSTACK_VENV/bin/python" -m localstack.runtime.main >"$logfile" 2>&1 &
+  STARTED_PIDS+=("$!")
+  local stage=READY
+  for _ in $(seq 1 600); do
+    if curl -fsS "http://127.0.0.1:$port/_localstack/init/$stage" 2>/dev/null | grep -q '"completed": *true'; then
+      if curl -fsS "http://127.0.0.1:$port/_localstack/init" | grep -q '"state": *"ERROR"'; then
+        log "LocalStack's init hook failed; see $logfile"; tail -20 "$logfile" >&2
+        return 1
+      fi
+      log "LocalStack $("$LOCALSTACK_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("localstack-core"))') ready on 127.0.0.1:$port (log: $logfile)"
+      return 0
+    fi
+    sleep 0.1
+  done
+  log "LocalStack did not start; see $logfile"; tail -20 "$logfile" >&2
   return 1
 }
 
@@ -88,16 +160,26 @@ ensure_postgres() {
   log "started a private PostgreSQL cluster on 127.0.0.1:$pgport ($dir)"
 }
 
-# stack_up MOTO_PORT: exports everything the service and tests read.
+# stack_up PORT [HOOK]: the emulator STACK names on 127.0.0.1:PORT and
+# PostgreSQL; exports everything the service and tests read. HOOK=hook
+# (`make run` under LocalStack) bootstraps through LocalStack's init hook.
 stack_up() {
-  local moto_port="$1"
-  start_moto "$moto_port"
+  local port="$1"
   ensure_postgres
-  export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   export AWS_REGION="${AWS_REGION:-us-east-1}"
-  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}"
-  export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
+  # LocalStack checks presigned URLs (S3_SKIP_SIGNATURE_VALIDATION=0 below)
+  # with the secret of its own default credentials, test/test, only.
+  local key=testing
+  [ "$STACK" = localstack ] && key=test
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-$key}"
+  export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-$key}"
   export S3_FORCE_PATH_STYLE="${S3_FORCE_PATH_STYLE:-true}"
+  case "$STACK" in
+    moto) start_moto "$port" ;;
+    localstack) start_localstack "$port" "${2:-}" ;;
+    *) log "STACK=$STACK: moto or localstack"; return 1 ;;
+  esac
 }
 
 # ensure_tools: the pinned Python tools (schemathesis, cfn-lint) in .local/tools-venv.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make test`: unit, integration and end-to-end tests against a real
-# PostgreSQL and a real S3 + SQS API (moto) on loopback, started here on a
-# free port and stopped afterwards, then the browser tests (web-tests/, in
-# Chromium). Each test makes its own database, buckets and queues, so tests
+# PostgreSQL and a real S3 + SQS API on loopback (moto, or LocalStack with
+# STACK=localstack), started here on a free port and stopped afterwards,
+# then the suites over whole processes (browser tests in Chromium, ...),
+# among them the end-to-end and direct-upload tests against the other
+# emulator. Each test makes its own database, buckets and queues, so tests
 # run in parallel.
 set -euo pipefail
 source "$(dirname "$0")/stack.sh"
@@ -33,14 +35,15 @@ fi
 # Suites over whole processes, on the same emulator and PostgreSQL: the
 # Lambda runtime path under `cargo lambda watch`, the browser tests of the
 # web pages, schemathesis over the OpenAPI document, the alert rules and
-# dashboard queries against a real Prometheus, and the fault suite (on
-# stacks of its own). They use free ports and names of their own, so they
+# dashboard queries against a real Prometheus, the fault suite (on
+# stacks of its own, always moto: it freezes the emulator's process), and
+# the end-to-end and direct-upload tests against the other emulator. They use free ports and names of their own, so they
 # run at once; each one's output is printed whole when all are done
 # (SUITES=0 skips them, e.g. when running one Rust test by name).
 if [ "${SUITES:-1}" != 0 ]; then
   logs="${CARGO_TARGET_DIR:-$ROOT/target}/suites"
   mkdir -p "$logs"
-  suites=(lambda-tests web-tests api-fuzz observability-tests faults)
+  suites=(lambda-tests web-tests api-fuzz observability-tests faults emulator-tests)
   pids=()
   for suite in "${suites[@]}"; do
     bash "$ROOT/scripts/$suite.sh" >"$logs/$suite.log" 2>&1 &
