@@ -223,7 +223,8 @@ impl Queue {
     }
 
     /// Makes a received message visible again only after `delay` (SQS
-    /// allows 0 s to 12 h): how a failed message backs off.
+    /// allows 0 s to 12 h, in whole seconds: rounded up, so a back-off is
+    /// never shorter than computed): how a failed message backs off.
     ///
     /// # Errors
     /// [`QueueError`].
@@ -232,7 +233,7 @@ impl Queue {
         receipt_handle: &str,
         delay: std::time::Duration,
     ) -> Result<(), QueueError> {
-        let seconds = delay.as_secs().min(12 * 3600) as i32;
+        let seconds = delay.as_secs_f64().ceil().min(12.0 * 3600.0) as i32;
         self.client
             .change_message_visibility()
             .queue_url(self.url().await?)
