@@ -14,6 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL_DIR="$ROOT/.local"
 VENV="$LOCAL_DIR/venv"
 STARTED_PIDS=()
+STARTED_DIRS=()
 STARTED_PG_DIR=""
 
 log() { printf '[stack] %s\n' "$*" >&2; }
@@ -87,6 +88,7 @@ start_localstack() {
   ensure_localstack
   rm -rf "$root"
   mkdir -p "$root/etc/localstack"
+  STARTED_DIRS+=("$root")
   [ "$hook" = hook ] && ln -s "$ROOT/localstack/init" "$root/etc/localstack/init"
   # OVERRIDE_IN_DOCKER=0: this may itself be a container, but LocalStack
   # must keep its files under FILESYSTEM_ROOT, not /var/lib/localstack.
@@ -243,6 +245,9 @@ stack_down() {
     kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   done
   STARTED_PIDS=()
+  # LocalStack's files (its log stays beside them).
+  [ "${#STARTED_DIRS[@]}" -gt 0 ] && rm -rf "${STARTED_DIRS[@]}"
+  STARTED_DIRS=()
   if [ -n "$STARTED_PG_DIR" ]; then
     local as=()
     [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
