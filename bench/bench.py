@@ -53,13 +53,18 @@ def peak_rss(cmd):
     return int(subprocess.run(wrapped, capture_output=True, text=True, check=True).stdout) / 1024
 
 
-def main():
+def arguments():
+    """BINARY CORPUS [--repeat N] [--out FILE]: every benchmark's command line."""
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
     ap.add_argument("corpus")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default=None)
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def main():
+    a = arguments()
     files = sorted(
         os.path.join(a.corpus, f) for f in os.listdir(a.corpus)
         if os.path.splitext(f)[1].lower() in FORMATS

@@ -10,7 +10,6 @@ covers the largest size of the job.
 
 usage: python progressive.py AVATARS_BINARY CORPUS_DIR [--repeat N] [--out BENCHMARKS.md]
 """
-import argparse
 import os
 import shutil
 import statistics
@@ -18,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-from bench import engine_cmd, peak_rss, run, _pixels
+from bench import _pixels, arguments, engine_cmd, peak_rss, run
 from report import replace_section
 
 JOBS = [("100", "100"), ("100+300", "100,300")]
@@ -56,12 +55,7 @@ def short_side(path):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("binary")
-    ap.add_argument("corpus")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--out", default=None)
-    a = ap.parse_args()
+    a = arguments()
     work = tempfile.mkdtemp(prefix="avatars-progressive-")
     files = progressive_copies(a.corpus, work)
     if not files:
