@@ -102,9 +102,8 @@ start_localstack() {
     S3_SKIP_SIGNATURE_VALIDATION=0 \
     "$LOCALSTACK_VENV/bin/python" -m localstack.runtime.main >"$logfile" 2>&1 &
   STARTED_PIDS+=("$!")
-  local stage=READY
   for _ in $(seq 1 600); do
-    if curl -fsS "http://127.0.0.1:$port/_localstack/init/$stage" 2>/dev/null | grep -q '"completed": *true'; then
+    if curl -fsS "http://127.0.0.1:$port/_localstack/init/READY" 2>/dev/null | grep -q '"completed": *true'; then
       if curl -fsS "http://127.0.0.1:$port/_localstack/init" | grep -q '"state": *"ERROR"'; then
         log "LocalStack's init hook failed; see $logfile"; tail -20 "$logfile" >&2
         return 1

@@ -32,6 +32,10 @@ pub fn content_security_policy(storage_origin: &str) -> String {
     )
 }
 
+/// The pages' [`content_security_policy`] header, made once per gateway
+/// (`None` if it cannot be a header value).
+type PagePolicy = tokio::sync::OnceCell<Option<HeaderValue>>;
+
 /// Where `web-static/` is: `WEB_STATIC_DIR`, else `./web-static`, else the
 /// source tree this binary was built from.
 pub fn static_dir() -> PathBuf {
@@ -138,8 +142,12 @@ pub fn routes() -> Router<Arc<AppState>> {
     let mut router = Router::new()
         .route("/web", get(to_upload))
         .route("/web/", get(to_upload));
+    // The policy names storage's origin, fixed for the gateway's life:
+    // made on the first page, then shared by every route.
+    let policy = Arc::new(PagePolicy::new());
     for route in WEB_ROUTES {
         let key = route.key;
+        let policy = policy.clone();
         router = router.route(
             route.path,
             get(
@@ -156,7 +164,7 @@ pub fn routes() -> Router<Arc<AppState>> {
                             key = key.replace(&placeholder, value);
                         }
                     }
-                    serve(&state, &key, &headers).await
+                    serve(&state, &key, &headers, &policy).await
                 },
             ),
         );
@@ -180,7 +188,7 @@ pub fn is_asset_name(name: &str) -> bool {
 /// 304 on `If-None-Match`, `no-cache` so a new deployment shows at once
 /// (revalidation is a 304), and the security headers. In AWS the pages
 /// come through the HTTP API's bucket route, which adds none.
-async fn serve(state: &AppState, key: &str, headers: &HeaderMap) -> Response {
+async fn serve(state: &AppState, key: &str, headers: &HeaderMap, policy: &PagePolicy) -> Response {
     let object = match state.web.get_object(key).await {
         Ok(Some(object)) => object,
         Ok(None) => return route_not_found().await,
@@ -189,8 +197,12 @@ async fn serve(state: &AppState, key: &str, headers: &HeaderMap) -> Response {
             return ApiError::from(e).into_response();
         }
     };
-    // Presigning is local work (no request): cheap enough per page.
-    let origin = state.storage.presigned_origin().await.unwrap_or_default();
+    let policy = policy
+        .get_or_init(|| async {
+            let origin = state.storage.presigned_origin().await.unwrap_or_default();
+            HeaderValue::from_str(&content_security_policy(&origin)).ok()
+        })
+        .await;
     let mut response = if !object.etag.is_empty() && if_none_match(headers, &object.etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -199,8 +211,8 @@ async fn serve(state: &AppState, key: &str, headers: &HeaderMap) -> Response {
     let h = response.headers_mut();
     h.insert(header::ETAG, etag_header(&object.etag));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Ok(policy) = HeaderValue::from_str(&content_security_policy(&origin)) {
-        h.insert(header::CONTENT_SECURITY_POLICY, policy);
+    if let Some(policy) = policy {
+        h.insert(header::CONTENT_SECURITY_POLICY, policy.clone());
     }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -19,8 +19,11 @@ pub fn fixtures_dir() -> PathBuf {
 /// # Panics
 /// When the file cannot be read (a test cannot run without it).
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = fixtures_dir().join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("test image {}: {e}", path.display()))
+    read_image(&fixtures_dir().join(name))
+}
+
+fn read_image(path: &std::path::Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("test image {}: {e}", path.display()))
 }
 
 /// The bytes of one of the repository's progressive JPEGs
@@ -31,10 +34,11 @@ pub fn fixture(name: &str) -> Vec<u8> {
 /// # Panics
 /// When the file cannot be read.
 pub fn progressive_fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/progressive")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("test image {}: {e}", path.display()))
+    read_image(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/progressive")
+            .join(name),
+    )
 }
 
 /// A structurally valid PNG whose header claims `width`×`height` RGBA pixels
