@@ -12,7 +12,7 @@ set -euo pipefail
 source "$(dirname "$0")/stack.sh"
 trap stack_down EXIT
 [ -n "${AWS_ENDPOINT_URL:-}" ] || stack_up "$(free_port)"
-ensure_tools
+need tools
 out="${CARGO_TARGET_DIR:-$ROOT/target}/api-fuzz"
 mkdir -p "$out"
 serve_isolated "$out/server.log"

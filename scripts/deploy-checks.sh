@@ -13,7 +13,7 @@
 #     and compose file against the code (scripts/check_containers.py).
 set -euo pipefail
 source "$(dirname "$0")/stack.sh"
-ensure_tools
+need tools deploy-tests
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-1.33}"
 
 "$TOOLS_VENV/bin/cfn-lint" "$ROOT/template.yaml"
@@ -22,7 +22,6 @@ log "cfn-lint template.yaml: clean"
 
 "$TOOLS_VENV/bin/kubernetes-validate" --strict --quiet --no-warn -k "$KUBERNETES_VERSION" "$ROOT"/k8s-knative/*.yaml
 log "kubernetes-validate --strict (Kubernetes $KUBERNETES_VERSION) k8s-knative/: clean"
-(cd "$ROOT/deploy-tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 node "$ROOT/deploy-tests/validate-manifests.mjs" "$ROOT/k8s-knative"
 # A validator that accepts anything would pass the above; both must reject this.
 if "$TOOLS_VENV/bin/kubernetes-validate" --strict --quiet --no-warn -k "$KUBERNETES_VERSION" \

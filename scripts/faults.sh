@@ -7,7 +7,7 @@
 # the others.
 set -euo pipefail
 source "$(dirname "$0")/stack.sh"
-ensure_moto
+need nasm moto postgresql
 [ -n "$(pg_bin)" ] || { log "the fault suite needs PostgreSQL's binaries"; exit 1; }
 bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/avatar-local"
 [ -x "$bin" ] || cargo build --locked -p avatar-local

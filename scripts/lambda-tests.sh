@@ -12,8 +12,7 @@ set -euo pipefail
 source "$(dirname "$0")/stack.sh"
 trap stack_down EXIT
 [ -n "${AWS_ENDPOINT_URL:-}" ] || stack_up "$(free_port)"
-ensure_tools
-ensure_moto # the test talks to S3 and SQS with the emulator venv's boto3
+need tools moto # the test talks to S3 and SQS with the emulator venv's boto3
 
 artifacts="${CARGO_TARGET_DIR:-$ROOT/target}/lambda-tests"
 rm -rf "$artifacts" && mkdir -p "$artifacts"

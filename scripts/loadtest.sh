@@ -8,15 +8,8 @@
 set -euo pipefail
 source "$(dirname "$0")/stack.sh"
 trap stack_down EXIT
-bash "$ROOT/scripts/ensure-apt.sh" wrk wrk "for make loadtest"
-bash "$ROOT/scripts/ensure-apt.sh" nginx nginx "for make loadtest (the reference server)"
-venv="$LOCAL_DIR/loadtest-venv" req="$ROOT/bench/loadtest-requirements.txt"
-if ! cmp -s "$req" "$venv/.requirements" 2>/dev/null; then
-  log "installing $(grep -v '^#' "$req" | tr '\n' ' ')into $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
-  cp "$req" "$venv/.requirements"
-fi
+need loadtest
+venv="$LOCAL_DIR/loadtest-venv"
 stack_up "$(free_port)"
 cargo build --release --locked -p avatar-local -p avatars
 target="${CARGO_TARGET_DIR:-$ROOT/target}/release"

@@ -17,7 +17,7 @@ cleanup() {
 }
 trap cleanup EXIT
 [ -n "${AWS_ENDPOINT_URL:-}" ] || stack_up "$(free_port)"
-bash "$ROOT/scripts/ensure-apt.sh" promtool prometheus "for the alert rules and the metrics test"
+need prometheus
 
 rules="$ROOT/observability/prometheus"
 promtool check rules "$rules/alerts.yml"

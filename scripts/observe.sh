@@ -6,7 +6,8 @@
 # .local/prometheus. Ctrl-C stops everything.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-bash "$ROOT/scripts/ensure-apt.sh" prometheus prometheus "for make observe"
+source "$ROOT/scripts/deps.sh"
+need observe
 metrics="${METRICS_ADDR:-127.0.0.1:9464}"
 port="${PROMETHEUS_PORT:-9090}"
 dir="$ROOT/.local/prometheus"

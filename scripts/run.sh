@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # `make run`: the whole API on http://127.0.0.1:9000 against a local stack
 # this script starts (S3 + SQS: moto, or LocalStack with STACK=localstack;
-# PostgreSQL), built in release mode.
+# PostgreSQL). Built with the dev profile by default — the build `make test`
+# already made (dependencies at opt-level 2, the image pipeline at 2), so
+# the first `make run` after it compiles nothing; RUN_PROFILE=release makes
+# the size-optimised Lambda build instead (a second build of everything).
 # Ctrl-C stops everything it started.
 set -euo pipefail
 source "$(dirname "$0")/stack.sh"
@@ -9,8 +12,11 @@ source "$(dirname "$0")/stack.sh"
 # stops the emulator and any PostgreSQL cluster this script started.
 trap stack_down EXIT
 trap 'exit 143' TERM
-cargo build --release --locked -p avatar-local
-export AVATAR_LOCAL="${CARGO_TARGET_DIR:-$ROOT/target}/release/avatar-local"
+need run
+profile="${RUN_PROFILE:-dev}"
+cargo build --profile "$profile" --locked -p avatar-local
+[ "$profile" = dev ] && profile=debug
+export AVATAR_LOCAL="${CARGO_TARGET_DIR:-$ROOT/target}/$profile/avatar-local"
 export RUST_LOG="${RUST_LOG:-info}" WEB_STATIC_DIR="${WEB_STATIC_DIR:-$ROOT/web-static}"
 # Under STACK=localstack the bootstrap runs in LocalStack's init hook
 # (localstack/init/ready.d, as in the compose file); serve repeats it, a

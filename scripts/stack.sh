@@ -8,9 +8,11 @@
 #     cluster under .local/pg started with the machine's PostgreSQL binaries.
 # Source this file, then call stack_up; stack_down stops what stack_up started.
 
-MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
 STACK="${STACK:-moto}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Every install (moto, LocalStack, the tools venv, PostgreSQL) goes
+# through deps.sh's `need`, under its one lock.
+source "$ROOT/scripts/deps.sh"
 LOCAL_DIR="$ROOT/.local"
 VENV="$LOCAL_DIR/venv"
 STARTED_PIDS=()
@@ -23,19 +25,10 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-ensure_moto() {
-  mkdir -p "$LOCAL_DIR"
-  if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c "import moto,sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
-    log "installing moto[server]==$MOTO_VERSION into $VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
-  fi
-}
-
 # start_moto PORT: S3 + SQS emulator on 127.0.0.1:PORT, waits until ready.
 start_moto() {
   local port="$1" logfile="$LOCAL_DIR/moto-$1.log"
-  ensure_moto
+  need moto
   "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
   STARTED_PIDS+=("$!")
   for _ in $(seq 1 100); do
@@ -49,33 +42,9 @@ start_moto() {
   return 1
 }
 
-# python313: LocalStack's runtime needs Python 3.13 — python3.13 on PATH,
-# or pyenv's. Prints its path, or nothing.
-# (pyenv's shim on PATH answers only where 3.13 is selected, so each
-# candidate must run.)
-python313() {
-  local candidate
-  for candidate in "$(command -v python3.13 2>/dev/null)" \
-    $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13 2>/dev/null | sort -rV); do
-    [ -n "$candidate" ] && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null &&
-      { echo "$candidate"; return 0; }
-  done
-}
-
 LOCALSTACK_VENV="$LOCAL_DIR/localstack-venv"
-ensure_localstack() {
-  local req="$ROOT/localstack/requirements.txt" stamp="$LOCALSTACK_VENV/.requirements" python
-  [ -f "$stamp" ] && cmp -s "$req" "$stamp" && return 0
-  python="$(python313)"
-  if [ -z "$python" ]; then
-    log "STACK=localstack needs Python 3.13 (python3.13 on PATH or under pyenv): apt-get install python3.13, or pyenv install 3.13"
-    return 1
-  fi
-  log "installing LocalStack ($(grep -m1 '^localstack' "$req")) with $python into $LOCALSTACK_VENV"
-  "$python" -m venv "$LOCALSTACK_VENV"
-  "$LOCALSTACK_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req"
-  cp "$req" "$stamp"
-}
+# The pinned Python tools (schemathesis, cfn-lint, cargo-lambda): `need tools`.
+TOOLS_VENV="$LOCAL_DIR/tools-venv"
 
 # start_localstack PORT [HOOK]: LocalStack's runtime (S3 and SQS only) on
 # 127.0.0.1:PORT in host mode, its files under .local/localstack-PORT.
@@ -85,7 +54,7 @@ ensure_localstack() {
 # finished and fails when it did.
 start_localstack() {
   local port="$1" hook="${2:-}" root="$LOCAL_DIR/localstack-$1" logfile="$LOCAL_DIR/localstack-$1.log"
-  ensure_localstack
+  need localstack
   rm -rf "$root"
   mkdir -p "$root/etc/localstack"
   STARTED_DIRS+=("$root")
@@ -117,15 +86,9 @@ start_localstack() {
   return 1
 }
 
+# pg_bin: the newest PostgreSQL server binaries' directory, or nothing.
 pg_bin() {
-  local dir
-  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-  if [ -z "$dir" ] && [ "$(id -u)" = 0 ]; then
-    log "no PostgreSQL binaries; installing Debian's postgresql"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    dir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-  fi
-  echo "$dir"
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
 }
 
 # ensure_postgres: keeps DATABASE_URL when its server answers; otherwise
@@ -141,6 +104,7 @@ ensure_postgres() {
     return 0
   fi
   local bin dir="$LOCAL_DIR/pg" sock="$LOCAL_DIR/pg-sock" pgport
+  need postgresql
   bin=$(pg_bin)
   [ -n "$bin" ] || { log "no PostgreSQL server answers at $host:$port and none can be started"; return 1; }
   pgport=$(free_port)
@@ -181,18 +145,6 @@ stack_up() {
     localstack) start_localstack "$port" "${2:-}" ;;
     *) log "STACK=$STACK: moto or localstack"; return 1 ;;
   esac
-}
-
-# ensure_tools: the pinned Python tools (schemathesis, cfn-lint) in .local/tools-venv.
-TOOLS_VENV="$LOCAL_DIR/tools-venv"
-ensure_tools() {
-  local req="$ROOT/scripts/tools-requirements.txt" stamp="$TOOLS_VENV/.requirements"
-  if [ ! -f "$stamp" ] || ! cmp -s "$req" "$stamp"; then
-    log "installing $(grep -v '^#' "$req" | tr '\n' ' ')into $TOOLS_VENV"
-    python3 -m venv "$TOOLS_VENV"
-    "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req"
-    cp "$req" "$stamp"
-  fi
 }
 
 # use_isolated_names KIND [SUFFIX]: exports DATABASE_URL, AVATAR_BUCKET,

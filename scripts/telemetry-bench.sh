@@ -5,7 +5,7 @@
 set -euo pipefail
 source "$(dirname "$0")/stack.sh"
 trap stack_down EXIT
-bash "$ROOT/scripts/ensure-apt.sh" wrk wrk "for make bench-telemetry"
+need bench-telemetry
 stack_up "$(free_port)"
 cargo build --release --locked -p avatar-local
 python3 "$ROOT/bench/telemetry.py" "${CARGO_TARGET_DIR:-$ROOT/target}/release/avatar-local" \

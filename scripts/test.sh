@@ -8,6 +8,10 @@
 # run in parallel.
 set -euo pipefail
 source "$(dirname "$0")/stack.sh"
+# Everything any suite needs, installed now, one thing at a time, before
+# they start in parallel (scripts/deps.sh); a thing that can't be had stops
+# here with one line, before anything is built.
+need test
 trap stack_down EXIT
 stack_up "$(free_port)"
 export CORPUS_DIR="${CORPUS_DIR:-$ROOT/fixtures/images}"
@@ -43,7 +47,7 @@ fi
 if [ "${SUITES:-1}" != 0 ]; then
   logs="${CARGO_TARGET_DIR:-$ROOT/target}/suites"
   mkdir -p "$logs"
-  suites=(lambda-tests web-tests api-fuzz observability-tests faults emulator-tests)
+  suites=(lambda-tests web-tests api-fuzz observability-tests faults emulator-tests asan-tests fuzz-tests)
   pids=()
   for suite in "${suites[@]}"; do
     bash "$ROOT/scripts/$suite.sh" >"$logs/$suite.log" 2>&1 &

@@ -8,9 +8,9 @@ set -euo pipefail
 source "$(dirname "$0")/stack.sh"
 trap stack_down EXIT
 [ -n "${AWS_ENDPOINT_URL:-}" ] || stack_up "$(free_port)"
-bash "$ROOT/scripts/ensure-chromium.sh"
-# SCARF_ANALYTICS=false: swagger-ui-dist's dependency would report the install.
-(cd "$ROOT/web-tests" && SCARF_ANALYTICS=false npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+# Debian's Chromium (/usr/bin/chromium, or $CHROMIUM) with playwright-core;
+# no browser is downloaded from anywhere else.
+need chromium web-tests
 
 artifacts="${ARTIFACTS_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/web-tests}"
 mkdir -p "$artifacts"

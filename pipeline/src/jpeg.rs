@@ -384,7 +384,10 @@ mod tests {
         // and of its scan-script twin: flipped bytes and inserted markers;
         // the fuzz target (`make fuzz`) does the same without a bound.
         for seed in ["prog.jpg", "prog_scans_restart.jpg"] {
-            let path = format!("{}/../fuzz/seeds/render/{seed}", env!("CARGO_MANIFEST_DIR"));
+            let path = format!(
+                "{}/../fuzz/seeds/progressive/{seed}",
+                env!("CARGO_MANIFEST_DIR")
+            );
             let bytes = std::fs::read(&path).unwrap();
             assert!(dc_scans(&bytes).is_some(), "{seed}");
             let mut state = 0x9E37_79B9_7F4A_7C15_u64;

@@ -14,8 +14,70 @@
 use std::os::raw::{c_int, c_ulong};
 
 use mozjpeg_sys as ffi;
+use mozjpeg_sys::{
+    boolean, j_decompress_ptr, jvirt_barray_ptr, JCROP_CODE, JDIMENSION, JXFORM_CODE,
+};
 
 use super::ImageError;
+
+/// `jpeg_transform_info` as libjpeg-turbo's `transupp.h` (vendored by
+/// mozjpeg-sys, which compiles `transupp.c` from it) declares it, field for
+/// field. mozjpeg-sys 2.2.3's own Rust declaration lacks `drop_ptr`,
+/// `drop_coef_arrays`, `drop_width` and `drop_height` (24 bytes short on
+/// 64-bit targets), so `jtransform_request_workspace` wrote
+/// `iMCU_sample_width`/`height` past the end of it: a stack buffer overflow
+/// on every upload of a JPEG with an EXIF orientation of 2–8 (issue 26).
+/// `ffi_layout.rs` checks this declaration against the C header at compile
+/// time; the functions that take it are declared below with this type.
+#[repr(C)]
+pub(crate) struct TransformInfo {
+    pub transform: JXFORM_CODE,
+    pub perfect: boolean,
+    pub trim: boolean,
+    pub force_grayscale: boolean,
+    pub crop: boolean,
+    pub slow_hflip: boolean,
+    pub crop_width: JDIMENSION,
+    pub crop_width_set: JCROP_CODE,
+    pub crop_height: JDIMENSION,
+    pub crop_height_set: JCROP_CODE,
+    pub crop_xoffset: JDIMENSION,
+    pub crop_xoffset_set: JCROP_CODE,
+    pub crop_yoffset: JDIMENSION,
+    pub crop_yoffset_set: JCROP_CODE,
+    pub drop_ptr: j_decompress_ptr,
+    pub drop_coef_arrays: *mut jvirt_barray_ptr,
+    pub num_components: c_int,
+    pub workspace_coef_arrays: *mut jvirt_barray_ptr,
+    pub output_width: JDIMENSION,
+    pub output_height: JDIMENSION,
+    pub x_crop_offset: JDIMENSION,
+    pub y_crop_offset: JDIMENSION,
+    pub drop_width: JDIMENSION,
+    pub drop_height: JDIMENSION,
+    pub imcu_sample_width: c_int,
+    pub imcu_sample_height: c_int,
+}
+
+// transupp.c's entry points that take a `jpeg_transform_info`, declared
+// with the checked struct (mozjpeg-sys declares them with its short one).
+// "C-unwind": libjpeg's error manager (below) unwinds through them.
+extern "C-unwind" {
+    fn jtransform_request_workspace(srcinfo: j_decompress_ptr, info: *mut TransformInfo)
+        -> boolean;
+    fn jtransform_adjust_parameters(
+        srcinfo: j_decompress_ptr,
+        dstinfo: ffi::j_compress_ptr,
+        src_coef_arrays: *mut jvirt_barray_ptr,
+        info: *mut TransformInfo,
+    ) -> *mut jvirt_barray_ptr;
+    fn jtransform_execute_transform(
+        srcinfo: j_decompress_ptr,
+        dstinfo: ffi::j_compress_ptr,
+        src_coef_arrays: *mut jvirt_barray_ptr,
+        info: *mut TransformInfo,
+    );
+}
 
 /// The libjpeg transform that makes an image with EXIF `orientation`
 /// upright (the TIFF/EXIF definition of the eight orientations).
@@ -121,10 +183,12 @@ unsafe fn transform(bytes: &[u8], code: ffi::JXFORM_CODE) -> Result<Option<Vec<u
     ffi::jpeg_mem_src(&mut s.source, bytes.as_ptr(), bytes.len() as c_ulong);
     ffi::jcopy_markers_setup(&mut s.source, ffi::JCOPY_OPTION_JCOPYOPT_ICC);
     ffi::jpeg_read_header(&mut s.source, 1);
-    let mut info: ffi::jpeg_transform_info = std::mem::zeroed();
+    // SAFETY: all-zero is transupp's "no options" (jpegtran memsets too);
+    // the layout is C's (checked at compile time, ffi_layout.rs).
+    let mut info: TransformInfo = std::mem::zeroed();
     info.transform = code;
     info.perfect = 1;
-    if ffi::jtransform_request_workspace(&mut s.source, &mut info) == 0 {
+    if jtransform_request_workspace(&mut s.source, &mut info) == 0 {
         return Ok(None);
     }
     let source_coefficients = ffi::jpeg_read_coefficients(&mut s.source);
@@ -138,16 +202,12 @@ unsafe fn transform(bytes: &[u8], code: ffi::JXFORM_CODE) -> Result<Option<Vec<u
     );
     ffi::jpeg_copy_critical_parameters(&s.source, &mut s.target);
     s.target.optimize_coding = 1;
-    let target_coefficients = ffi::jtransform_adjust_parameters(
-        &mut s.source,
-        &mut s.target,
-        source_coefficients,
-        &mut info,
-    );
+    let target_coefficients =
+        jtransform_adjust_parameters(&mut s.source, &mut s.target, source_coefficients, &mut info);
     ffi::jpeg_mem_dest(&mut s.target, &mut s.output, &mut s.output_len);
     ffi::jpeg_write_coefficients(&mut s.target, target_coefficients);
     ffi::jcopy_markers_execute(&mut s.source, &mut s.target, ffi::JCOPY_OPTION_JCOPYOPT_ICC);
-    ffi::jtransform_execute_transform(&mut s.source, &mut s.target, source_coefficients, &mut info);
+    jtransform_execute_transform(&mut s.source, &mut s.target, source_coefficients, &mut info);
     ffi::jpeg_finish_compress(&mut s.target);
     ffi::jpeg_finish_decompress(&mut s.source);
     Ok(Some(

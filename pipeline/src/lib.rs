@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+mod ffi_layout;
 mod jpeg;
 mod jpegtran;
 #[cfg(feature = "postgres")]
@@ -44,6 +45,9 @@ use image::{
     DynamicImage, GenericImageView, ImageDecoder, ImageEncoder, ImageReader, RgbImage, RgbaImage,
 };
 
+/// A progressive JPEG's DC scans alone (our own marker walk over untrusted
+/// bytes; public for the `progressive` fuzz target).
+pub use jpeg::dc_scans;
 pub use strip::strip_metadata;
 pub use variant::{ImageFormat, Size, Variant};
 

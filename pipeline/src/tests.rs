@@ -293,6 +293,39 @@ fn jpeg_output_flattens_alpha_on_white() {
     }
 }
 
+/// Every test image through the upload's path, as the upload function runs
+/// it (the EXIF 6 and 8 photos through libjpeg's lossless transform): the
+/// image kept is of its format, upright, and the size the probe promised.
+/// `make asan` runs this under AddressSanitizer, which is how issue 26's
+/// stack overflow in the transform shows.
+#[test]
+fn every_fixture_upload_is_ingested() {
+    let mut names: Vec<String> = std::fs::read_dir(crate::testing::fixtures_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| [".jpg", ".png", ".webp"].iter().any(|ext| n.ends_with(ext)))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 13, "{names:?}");
+    for name in &names {
+        let bytes = fixture(name);
+        let probe = probe(&bytes, LIMITS).unwrap();
+        let ingested = ingest(&bytes, LIMITS).unwrap();
+        assert_eq!(ingested.format, probe.format, "{name}");
+        assert_eq!(
+            (ingested.width, ingested.height),
+            probe.display_dimensions(),
+            "{name}"
+        );
+        let kept = super::probe(&ingested.bytes, LIMITS).unwrap();
+        assert_eq!(
+            (kept.width, kept.height, kept.orientation),
+            (ingested.width, ingested.height, 1),
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn every_corpus_file_renders_all_thumbnails() {
     for name in [
