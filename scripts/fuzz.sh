@@ -23,6 +23,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_odr_violation=0"
 seeds() {
   case "$1" in
     progressive) echo seeds/progressive seeds/images ;;
+    messages) echo seeds/messages ;;
     *) echo seeds/images ;;
   esac
 }

@@ -13,16 +13,20 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tracing::Instrument;
 
 use crate::aws::AwsError;
 use crate::db::DbError;
 use crate::domain::AvatarId;
-use crate::keys::decode_event_key;
 use crate::metrics::MessageOutcome;
 use crate::queue::Queue;
+
 use crate::renditions::RenderError;
+pub use avatar_domain::messages::{
+    parse_s3_notification, parse_upload_queue_message, MessageError, S3Notification,
+    UploadQueueMessage,
+};
 
 /// Messages of one batch processed at once (SQS batches hold at most 10).
 pub const BATCH_CONCURRENCY: usize = 10;
@@ -264,94 +268,6 @@ pub fn sqs_event_from_cloud_event(id: &str, body: &str) -> SqsEvent {
     event
 }
 
-/// What an S3 notification delivered through SQS carries.
-#[derive(Debug, PartialEq, Eq)]
-pub enum S3Notification {
-    /// The `s3:TestEvent` S3 sends when a notification configuration is put:
-    /// not an `S3Event`; acknowledge and skip it.
-    Test,
-    /// Created objects' keys, URL-decoded.
-    Created(Vec<String>),
-}
-
-/// The part of an S3 event notification this service reads. Deliberately
-/// not `aws_lambda_events::s3::S3Event`: that type requires `eventTime`,
-/// `userIdentity` and more on every record, which emulators (and a
-/// hand-written replay) do not always send; only the event name and the
-/// object key matter here.
-#[derive(Debug, Deserialize)]
-struct S3EventBody {
-    #[serde(rename = "Records")]
-    records: Vec<S3EventRecord>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct S3EventRecord {
-    #[serde(default)]
-    event_name: Option<String>,
-    s3: S3Entity,
-}
-
-#[derive(Debug, Deserialize)]
-struct S3Entity {
-    object: S3Object,
-}
-
-#[derive(Debug, Deserialize)]
-struct S3Object {
-    key: String,
-}
-
-/// A message of the upload queue: an S3 notification (of an original or
-/// a direct upload), or the sweep's AvatarProcessEvent.
-#[derive(Debug, PartialEq, Eq)]
-pub enum UploadQueueMessage {
-    /// From the bucket.
-    S3(S3Notification),
-    /// From the sweep.
-    Process(crate::queue::AvatarProcessEvent),
-}
-
-/// Parses an upload-queue message body.
-///
-/// # Errors
-/// When the body is neither an S3 notification nor an AvatarProcessEvent.
-pub fn parse_upload_queue_message(body: &str) -> anyhow::Result<UploadQueueMessage> {
-    match parse_s3_notification(body) {
-        Ok(notification) => Ok(UploadQueueMessage::S3(notification)),
-        Err(not_s3) => match serde_json::from_str(body) {
-            Ok(event) => Ok(UploadQueueMessage::Process(event)),
-            Err(_) => Err(not_s3.context("neither an S3 event nor an AvatarProcessEvent")),
-        },
-    }
-}
-
-/// Parses an SQS message body holding an S3 event notification.
-///
-/// # Errors
-/// When the body is neither an S3 event (`Records[].s3.object.key`) nor an
-/// `s3:TestEvent`.
-pub fn parse_s3_notification(body: &str) -> anyhow::Result<S3Notification> {
-    let value: serde_json::Value = serde_json::from_str(body)?;
-    if value.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") {
-        return Ok(S3Notification::Test);
-    }
-    let event: S3EventBody = serde_json::from_value(value)?;
-    Ok(S3Notification::Created(
-        event
-            .records
-            .into_iter()
-            .filter(|r| {
-                r.event_name
-                    .as_deref()
-                    .is_some_and(|n| n.starts_with("ObjectCreated:"))
-            })
-            .map(|r| decode_event_key(&r.s3.object.key))
-            .collect(),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,40 +394,5 @@ mod tests {
         m.attributes
             .insert("ApproximateReceiveCount".into(), "4".into());
         assert_eq!(receive_count(&m), 4);
-    }
-
-    #[test]
-    fn test_event_and_created_records() {
-        let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-21T10:00:00Z","Bucket":"b","RequestId":"r","HostId":"h"}"#;
-        assert_eq!(parse_s3_notification(test).unwrap(), S3Notification::Test);
-        let created = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1",
-            "eventTime":"2026-11-21T10:00:00.000Z","eventName":"ObjectCreated:Put",
-            "userIdentity":{"principalId":"x"},"requestParameters":{"sourceIPAddress":"127.0.0.1"},
-            "responseElements":{},"s3":{"s3SchemaVersion":"1.0","configurationId":"c",
-            "bucket":{"name":"b","ownerIdentity":{"principalId":"x"},"arn":"arn:aws:s3:::b"},
-            "object":{"key":"originals%2Fu%2Fa+b","size":1,"eTag":"e","sequencer":"1"}}},
-            {"eventTime":"2026-11-21T10:00:01.000Z","eventName":"ObjectRemoved:Delete",
-             "s3":{"bucket":{},"object":{"key":"gone"}}}]}"#;
-        assert_eq!(
-            parse_s3_notification(created).unwrap(),
-            S3Notification::Created(vec!["originals/u/a b".into()])
-        );
-        assert!(parse_s3_notification("not json").is_err());
-        assert!(parse_s3_notification(r#"{"something":"else"}"#).is_err());
-    }
-
-    #[test]
-    fn upload_queue_messages_are_s3_events_or_avatar_process_events() {
-        assert_eq!(
-            parse_upload_queue_message(r#"{"Event":"s3:TestEvent"}"#).unwrap(),
-            UploadQueueMessage::S3(S3Notification::Test)
-        );
-        let event = crate::queue::AvatarProcessEvent::thumbnails(AvatarId::new());
-        let body = serde_json::to_string(&event).unwrap();
-        assert_eq!(
-            parse_upload_queue_message(&body).unwrap(),
-            UploadQueueMessage::Process(event)
-        );
-        assert!(parse_upload_queue_message(r#"{"avatar_id":"nope"}"#).is_err());
     }
 }

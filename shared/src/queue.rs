@@ -9,13 +9,13 @@ use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, Message, MessageAttributeValue, MessageSystemAttributeName,
     QueueAttributeName,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 use crate::aws::{client_span, AwsError};
 use crate::config::Config;
-use crate::domain::{AvatarId, UserId};
+pub use avatar_domain::messages::{AvatarDeleteEvent, AvatarProcessEvent};
+
 use tracing::Instrument;
 
 /// A queue failure (network, missing queue). Maps to 503.
@@ -26,67 +26,6 @@ where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
     move |e| AwsError::sdk("queue", operation, e)
-}
-
-/// AvatarDeleteEvent: sent by the delete function after a soft delete,
-/// consumed by purge. `message_id` is unique per event; processing is
-/// idempotent, so a redelivery is harmless.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AvatarDeleteEvent {
-    /// Unique id of this event (UUID v4).
-    pub message_id: Uuid,
-    /// The soft-deleted avatar.
-    pub avatar_id: AvatarId,
-    /// Its owner (part of every key of the avatar).
-    pub user_id: String,
-    /// Keys known at delete time; purge also removes every object under the
-    /// avatar's prefixes, so variants rendered later go too.
-    pub s3_keys: Vec<String>,
-}
-
-/// AvatarProcessEvent (contract, "Events"): (re-)render an avatar's
-/// missing variants. Sent by the purge sweep for avatars left `processing`
-/// (or `uploading` with their file arrived) past
-/// `PROCESSING_DEADLINE_SECONDS`, when every delivery of their own event
-/// failed (a long outage), and consumed by the thumbnail function from the
-/// upload queue beside the S3 notifications. Idempotent: only what is
-/// missing is rendered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AvatarProcessEvent {
-    /// Unique id of this event (UUID v4).
-    pub message_id: Uuid,
-    /// The avatar to process.
-    pub avatar_id: AvatarId,
-    /// What to do: [`AvatarProcessEvent::THUMBNAILS`] (validate a direct
-    /// upload whose file arrived, then render every missing thumbnail and
-    /// mark the avatar `ready`).
-    pub operations: Vec<String>,
-}
-
-impl AvatarProcessEvent {
-    /// The one operation: every missing thumbnail.
-    pub const THUMBNAILS: &'static str = "thumbnails";
-
-    /// An event rendering every missing thumbnail of `avatar_id`.
-    pub fn thumbnails(avatar_id: AvatarId) -> Self {
-        Self {
-            message_id: Uuid::new_v4(),
-            avatar_id,
-            operations: vec![Self::THUMBNAILS.to_owned()],
-        }
-    }
-}
-
-impl AvatarDeleteEvent {
-    /// A new event with a fresh `message_id`.
-    pub fn new(avatar_id: AvatarId, user_id: &UserId, s3_keys: Vec<String>) -> Self {
-        Self {
-            message_id: Uuid::new_v4(),
-            avatar_id,
-            user_id: user_id.to_string(),
-            s3_keys,
-        }
-    }
 }
 
 /// A queue of the service, addressed by name; its URL is looked up once.

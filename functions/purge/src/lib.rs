@@ -247,8 +247,7 @@ async fn handle_message(state: &AppState, message: SqsMessage) -> anyhow::Result
         .body
         .as_deref()
         .context("SQS message without a body")?;
-    let event: AvatarDeleteEvent =
-        serde_json::from_str(body).context("body is not an AvatarDeleteEvent")?;
+    let event = AvatarDeleteEvent::parse(body)?;
     record_avatar(event.avatar_id);
     let user = UserId::parse(&event.user_id).context("user id in the event")?;
     // `s3_keys` is informational: every key of the layout is under the

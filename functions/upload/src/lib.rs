@@ -12,13 +12,16 @@
 
 use std::sync::Arc;
 
+use avatar_domain::upload::{
+    file_name_or_default, sanitize_file_name, DirectUpload, DirectUploadError,
+};
 use avatar_shared::api::{avatar_path, AvatarCreated, DirectUploadCreated, PresignedRequest};
 use avatar_shared::config::AuthMode;
 use avatar_shared::db::{AvatarRow, Inserted, NewAvatar};
 use avatar_shared::http::{parse_user_id, ActingUser, ApiError};
 use avatar_shared::keys::ObjectKey;
 use avatar_shared::originals;
-use avatar_shared::{AppState, AvatarId, ImageFormat, UserId};
+use avatar_shared::{AppState, AvatarId, UserId};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -149,19 +152,6 @@ pub async fn upload_form(
     }
 }
 
-/// Body of `POST /api/v1/avatars/uploads`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DirectUploadRequest {
-    /// `image/jpeg`, `image/png` or `image/webp`.
-    pub content_type: String,
-    /// The file's exact size, bytes: 1 to `MAX_UPLOAD_BYTES`.
-    pub content_length: u64,
-    /// Optional name for metadata (default `avatar.{ext}`).
-    #[serde(default)]
-    pub file_name: Option<String>,
-}
-
 /// `POST /api/v1/avatars/uploads` (contract, "Upload"): a direct-to-storage
 /// upload for files a function gateway cannot carry (Lambda's 6 MB request
 /// limit). Records the avatar as `uploading` and answers 201 with a
@@ -182,24 +172,15 @@ pub async fn create_direct_upload(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let ActingUser(user) = user;
-    let request: DirectUploadRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "Invalid request",
-            format!("expected {{\"content_type\", \"content_length\"}}: {e}"),
-        )
-    })?;
-    let format =
-        ImageFormat::from_mime(request.content_type.trim()).ok_or(ApiError::InvalidFileFormat)?;
-    let max = state.config.max_upload_bytes;
-    if request.content_length > max {
-        return Err(ApiError::FileTooLarge { max_size: max });
-    }
-    if request.content_length == 0 {
-        return Err(ApiError::bad_request(
-            "Invalid request",
-            "content_length must be at least 1",
-        ));
-    }
+    let request =
+        DirectUpload::parse(&body, state.config.max_upload_bytes).map_err(|e| match e {
+            DirectUploadError::Format => ApiError::InvalidFileFormat,
+            DirectUploadError::TooLarge { max_size } => ApiError::FileTooLarge { max_size },
+            DirectUploadError::Body(_) | DirectUploadError::Empty => {
+                ApiError::bad_request("Invalid request", e.to_string())
+            }
+        })?;
+    let format = request.format;
     check_limits(&state, &user).await?;
     let id = AvatarId::new();
     tracing::Span::current().record("avatar_id", tracing::field::display(id));
@@ -221,16 +202,12 @@ pub async fn create_direct_upload(
             ttl,
         )
         .await?;
-    let file_name = file_name_or_default(
-        &sanitize_file_name(request.file_name.as_deref().unwrap_or_default()),
-        format.extension(),
-    );
     let avatar = state
         .db
         .insert_pending_upload(
             id,
             &user,
-            &file_name,
+            &request.file_name,
             format,
             request.content_length as i64,
             &key,
@@ -457,41 +434,10 @@ pub async fn read_form(
     Ok(UploadForm { file, user_id })
 }
 
-/// The last path component of a client file name, without control
-/// characters, at most 255 bytes.
-pub fn sanitize_file_name(raw: &str) -> String {
-    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let mut out = String::new();
-    for c in base.chars().filter(|c| !c.is_control()) {
-        if out.len() + c.len_utf8() > 255 {
-            break;
-        }
-        out.push(c);
-    }
-    out.trim().to_owned()
-}
-
-fn file_name_or_default(name: &str, extension: &str) -> String {
-    if name.is_empty() {
-        format!("avatar.{extension}")
-    } else {
-        name.to_owned()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
-
-    #[test]
-    fn file_names_are_sanitised() {
-        assert_eq!(sanitize_file_name("C:\\Users\\me\\photo.jpg"), "photo.jpg");
-        assert_eq!(sanitize_file_name("../../etc/passwd"), "passwd");
-        assert_eq!(sanitize_file_name("a\u{0}b\nc.png"), "abc.png");
-        assert_eq!(sanitize_file_name(&"é".repeat(200)).len(), 254);
-        assert_eq!(file_name_or_default("", "jpg"), "avatar.jpg");
-    }
 
     #[test]
     fn idempotency_keys() {

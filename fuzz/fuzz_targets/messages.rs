@@ -1,0 +1,45 @@
+//! The parsers of untrusted text in `avatar-domain`: queue message bodies
+//! (S3 event notifications, s3:TestEvent, AvatarProcessEvent,
+//! AvatarDeleteEvent — anyone who can send to a queue writes them), the
+//! direct upload's JSON body, S3 keys (as stored, and form-encoded as S3
+//! events carry them), user ids and client file names. Must never panic;
+//! what parses must hold its invariants.
+#![no_main]
+
+use avatar_domain::keys::{decode_event_key, ObjectKey};
+use avatar_domain::messages::{parse_upload_queue_message, AvatarDeleteEvent};
+use avatar_domain::upload::{sanitize_file_name, DirectUpload};
+use avatar_domain::UserId;
+use libfuzzer_sys::fuzz_target;
+
+/// `MAX_UPLOAD_BYTES`' default, 10 MiB.
+const MAX_BYTES: u64 = 10 << 20;
+
+fn check_file_name(name: &str) {
+    assert!(name.len() <= 255, "{name:?}");
+    assert!(!name.contains(['/', '\\']), "{name:?}");
+    assert!(!name.chars().any(char::is_control), "{name:?}");
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(upload) = DirectUpload::parse(data, MAX_BYTES) {
+        assert!((1..=MAX_BYTES).contains(&upload.content_length));
+        assert!(!upload.file_name.is_empty());
+        check_file_name(&upload.file_name);
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = parse_upload_queue_message(text);
+    let _ = AvatarDeleteEvent::parse(text);
+    for key in [text.to_owned(), decode_event_key(text)] {
+        if let Some(parsed) = ObjectKey::parse(&key) {
+            // What parses renders to a key that parses back to it.
+            assert_eq!(ObjectKey::parse(&parsed.render()).as_ref(), Some(&parsed));
+        }
+    }
+    if let Ok(user) = UserId::parse(text) {
+        assert_eq!(user.as_str(), text);
+    }
+    check_file_name(&sanitize_file_name(text));
+});
