@@ -39,7 +39,8 @@ known="$(sed -n 's/^ *\([a-z0-9 |-]*\)).*/\1/p' scripts/deps.sh | tr '|' '\n' | 
 status=0
 while read -r name; do
   grep -qx -- "$name" <<<"$known" || { echo "check-deps: \`need $name\`: deps.sh knows no $name" >&2; status=1; }
-done < <(grep -hoE '(^|[;&|] *|^ +)need( +[a-z0-9-]+)+|scripts/deps\.sh( +[a-z0-9-]+)+' "${files[@]}" |
+done < <(grep -hvE '^\s*#' "${files[@]}" |
+  grep -oE '(^|[;&|] *|^ +)need( +[a-z0-9-]+)+|scripts/deps\.sh( +[a-z0-9-]+)+' |
   sed -E 's/.*(need|deps\.sh)//' | tr ' ' '\n' | grep -v '^$' | sort -u)
 [ "$status" = 0 ] && echo "check-deps: ${#files[@]} files, every install through scripts/deps.sh"
 exit "$status"

@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+mod color;
 mod ffi_layout;
 mod jpeg;
 mod jpegtran;
@@ -121,6 +122,21 @@ pub struct Decoded {
     /// Headers.
     pub probe: Probe,
     image: DynamicImage,
+    /// The embedded ICC profile (JPEG APP2, PNG `iCCP`, WebP `ICCP`), as
+    /// the decoder reported it; `None` for an untagged image.
+    icc_profile: Option<Vec<u8>>,
+}
+
+impl Decoded {
+    /// The pixels converted to sRGB from the embedded profile's space
+    /// ([`color::to_srgb`]); the profile is then gone.
+    fn into_srgb(self) -> Self {
+        Self {
+            image: color::to_srgb(self.image, self.icc_profile.as_deref()),
+            icc_profile: None,
+            ..self
+        }
+    }
 }
 
 /// One rendered variant.
@@ -318,11 +334,13 @@ fn decode_opened(
 
 fn decode_unrecorded(
     bytes: &[u8],
-    decoder: impl ImageDecoder,
+    mut decoder: impl ImageDecoder,
     probe: Probe,
     min_short_side: Option<u32>,
     scans: Scans,
 ) -> Result<Decoded, ImageError> {
+    // A profile that cannot be read is no profile (browsers ignore it too).
+    let icc_profile = decoder.icc_profile().ok().flatten();
     if probe.format == ImageFormat::Jpeg {
         check_jpeg_complete(bytes)?;
         let numerator = min_short_side.map_or(8, |s| jpeg::scale_for(probe.width, probe.height, s));
@@ -331,16 +349,28 @@ fn decode_unrecorded(
             numerator,
             scans == Scans::Needed && probe.progressive,
         )? {
-            return Ok(Decoded { probe, image });
+            return Ok(Decoded {
+                probe,
+                image,
+                icc_profile,
+            });
         }
         // CMYK / YCCK: the full-size decoder converts those.
     }
     if probe.format == ImageFormat::Webp {
         let image = webp::decode_scaled(bytes, min_short_side)?;
-        return Ok(Decoded { probe, image });
+        return Ok(Decoded {
+            probe,
+            image,
+            icc_profile,
+        });
     }
     let image = DynamicImage::from_decoder(decoder).map_err(invalid)?;
-    Ok(Decoded { probe, image })
+    Ok(Decoded {
+        probe,
+        image,
+        icc_profile,
+    })
 }
 
 /// A JPEG whose entropy-coded data stops before the End Of Image marker is
@@ -432,6 +462,9 @@ pub fn ingest(bytes: &[u8], limits: Limits) -> Result<Ingested, ImageError> {
         let _span = tracing::info_span!("strip", image.format = format.as_str()).entered();
         strip_metadata(format, bytes)?
     } else {
+        // Re-encoding drops every marker, the ICC profile too: the pixels
+        // become sRGB so the original keeps its look.
+        let decoded = decoded.into_srgb();
         let mut upright = decoded.image;
         upright.apply_orientation(exif_to_orientation(decoded.probe.orientation));
         encode(&upright, format)?
@@ -504,7 +537,9 @@ pub fn render_with_scans(
     scans: Scans,
 ) -> Result<Vec<Rendition>, ImageError> {
     let (decoder, probe) = open(bytes, limits)?;
-    let decoded = decode_opened(bytes, decoder, probe, render_short_side(variants), scans)?;
+    // Every variant in sRGB: converted once, at the decoded (shrunk) size.
+    let decoded =
+        decode_opened(bytes, decoder, probe, render_short_side(variants), scans)?.into_srgb();
     variants
         .iter()
         .map(|v| render_variant(&decoded, *v))

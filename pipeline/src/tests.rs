@@ -326,6 +326,107 @@ fn every_fixture_upload_is_ingested() {
     }
 }
 
+/// A real photo, its pixels converted into a wide-gamut space and the
+/// space's ICC profile embedded (as a phone or a camera writes it), in each
+/// format: its thumbnails match the untagged photo's, in sRGB and untagged
+/// themselves (issue 22: before, a ProPhoto copy came out visibly grey).
+#[test]
+fn tagged_wide_gamut_photos_render_as_their_untagged_originals() {
+    use image::ImageEncoder as _;
+    use moxcms::{ColorProfile, Layout, TransformOptions};
+    let photo = image::load_from_memory(&fixture("j09_photo_eveningglow.jpg"))
+        .unwrap()
+        .resize(480, 480, image::imageops::FilterType::Triangle)
+        .to_rgb8();
+    let (w, h) = photo.dimensions();
+    let encode_with = |format: ImageFormat, px: &[u8], icc: Option<Vec<u8>>| {
+        let mut out = Vec::new();
+        match format {
+            ImageFormat::Jpeg => {
+                let mut e = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+                if let Some(icc) = icc {
+                    e.set_icc_profile(icc).unwrap();
+                }
+                e.write_image(px, w, h, image::ExtendedColorType::Rgb8)
+                    .unwrap();
+            }
+            ImageFormat::Png => {
+                let mut e = PngEncoder::new(&mut out);
+                if let Some(icc) = icc {
+                    e.set_icc_profile(icc).unwrap();
+                }
+                e.write_image(px, w, h, image::ExtendedColorType::Rgb8)
+                    .unwrap();
+            }
+            ImageFormat::Webp => {
+                let mut e = image::codecs::webp::WebPEncoder::new_lossless(&mut out);
+                if let Some(icc) = icc {
+                    e.set_icc_profile(icc).unwrap();
+                }
+                e.write_image(px, w, h, image::ExtendedColorType::Rgb8)
+                    .unwrap();
+            }
+        }
+        out
+    };
+    // The 300 px variant in the input's format and as PNG: both untagged;
+    // the PNG's pixels are compared (a lossy output would add its own noise).
+    let render_300 = |bytes: &[u8], format: ImageFormat| {
+        let wanted = [
+            Variant::new(Size::THUMB_300, format),
+            Variant::new(Size::THUMB_300, ImageFormat::Png),
+        ];
+        let out = render(bytes, LIMITS, &wanted).unwrap();
+        for r in &out {
+            assert!(
+                !r.bytes
+                    .windows(4)
+                    .any(|w| w == b"ICC_" || w == b"iCCP" || w == b"ICCP"),
+                "variants are untagged"
+            );
+        }
+        image::load_from_memory(&out[1].bytes).unwrap().to_rgb8()
+    };
+    for (name, profile) in [
+        ("Display P3", ColorProfile::new_display_p3()),
+        ("Adobe RGB", ColorProfile::new_adobe_rgb()),
+        ("ProPhoto RGB", ColorProfile::new_pro_photo_rgb()),
+    ] {
+        let to_space = ColorProfile::new_srgb()
+            .create_transform_8bit(
+                Layout::Rgb,
+                &profile,
+                Layout::Rgb,
+                TransformOptions::default(),
+            )
+            .unwrap();
+        let mut in_space = vec![0; photo.as_raw().len()];
+        to_space.transform(photo.as_raw(), &mut in_space).unwrap();
+        let icc = profile.encode().unwrap();
+        for format in ImageFormat::ALL {
+            let untagged = render_300(&encode_with(format, photo.as_raw(), None), format);
+            let tagged = render_300(&encode_with(format, &in_space, Some(icc.clone())), format);
+            let ignored = render_300(&encode_with(format, &in_space, None), format);
+            let diff = crate::testing::mean_abs_diff(&tagged, &untagged);
+            let wrong = crate::testing::mean_abs_diff(&ignored, &untagged);
+            // Lossless inputs: only 8-bit rounding in the wide space; a q95
+            // JPEG input adds its own quantisation in that space.
+            let (most, factor) = match format {
+                ImageFormat::Jpeg => (2.5, 2.0),
+                _ => (0.5, 5.0),
+            };
+            assert!(
+                diff < most,
+                "{name} {format}: {diff} levels off the untagged photo's"
+            );
+            assert!(
+                wrong > factor * diff,
+                "{name} {format}: profile ignored {wrong}, applied {diff}"
+            );
+        }
+    }
+}
+
 #[test]
 fn every_corpus_file_renders_all_thumbnails() {
     for name in [

@@ -1,0 +1,292 @@
+//! Colour management: every variant comes out in sRGB, the web's default,
+//! and untagged (issue 22).
+//!
+//! A phone photo's pixels are numbers in the colour space its embedded ICC
+//! profile names — Display P3 on iPhones, Adobe RGB from cameras. A
+//! thumbnail that kept the numbers and dropped the profile would be read as
+//! sRGB by every browser: a red sunset turns brown. So the decoded pixels
+//! (after shrink-on-load, before the resize: one conversion serves every
+//! variant) go through the profile's transform to sRGB. The stored original
+//! keeps its profile; an original re-encoded upright (which loses every
+//! marker) is converted the same way.
+//!
+//! The colour-management library is **moxcms**: pure Rust (no C to audit
+//! across an FFI boundary, issue 26), ICC v2 and v4, matrix-shaper and LUT
+//! profiles (RGB, grey, CMYK), SIMD, and already linked — it is what the
+//! `image` crate itself uses for colour conversion, so it adds no code to
+//! the functions. (Little CMS would add a C library; qcms, Firefox's, is
+//! a good second choice but a new dependency.)
+//!
+//! What is converted, from the profile each decoder reports (JPEG APP2 in
+//! one or several chunks, PNG `iCCP`, WebP `ICCP`):
+//! * RGB profiles on RGB and RGBA pixels; grey profiles on grey pixels (to
+//!   RGB). Alpha is carried over unchanged.
+//! * An sRGB profile, or one whose transform is the identity to within one
+//!   level on a probe grid, costs nothing after its first sight; so does an
+//!   untagged image. A profile that does not parse, or whose colour space
+//!   does not match the pixels, is ignored (browsers do the same).
+//! * Transforms are built once per distinct profile and kept (the same
+//!   camera profile arrives again and again): [`CACHE_ENTRIES`] profiles.
+//!
+//! Not converted (named in the README): CMYK and YCCK JPEGs (their pixels
+//! reach this module already as RGB from the decoder's naive conversion),
+//! and PNG's `gAMA`/`cHRM` chunks without an `iCCP` (the decoder does not
+//! report them; rare in photos). PNG's `sRGB` chunk needs nothing.
+
+use std::sync::{Arc, Mutex};
+
+use image::{DynamicImage, GrayAlphaImage, GrayImage, RgbImage, RgbaImage};
+use moxcms::{ColorProfile, DataColorSpace, Layout, Transform8BitExecutor, TransformOptions};
+
+/// Distinct profiles whose transforms are kept, most recently used first.
+pub const CACHE_ENTRIES: usize = 16;
+
+/// A profile's conversions to sRGB by pixel layout; `None` where none is
+/// needed (sRGB already) or possible (a mismatched colour space).
+struct Entry {
+    icc: Vec<u8>,
+    rgb: Option<Arc<Transform8BitExecutor>>,
+    rgba: Option<Arc<Transform8BitExecutor>>,
+}
+
+static CACHE: Mutex<Vec<Arc<Entry>>> = Mutex::new(Vec::new());
+
+/// The conversions of `icc`, from the cache or built (and cached).
+fn entry(icc: &[u8]) -> Arc<Entry> {
+    {
+        let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = cache.iter().position(|e| e.icc == icc) {
+            let hit = cache.remove(at);
+            cache.insert(0, hit.clone());
+            return hit;
+        }
+    }
+    // Built outside the lock: a LUT profile's transform takes milliseconds.
+    let built = Arc::new(build(icc));
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    cache.insert(0, built.clone());
+    cache.truncate(CACHE_ENTRIES);
+    built
+}
+
+fn build(icc: &[u8]) -> Entry {
+    let none = || Entry {
+        icc: icc.to_vec(),
+        rgb: None,
+        rgba: None,
+    };
+    let Ok(profile) = ColorProfile::new_from_slice(icc) else {
+        tracing::debug!(
+            bytes = icc.len(),
+            "embedded ICC profile does not parse; ignored"
+        );
+        return none();
+    };
+    let srgb = ColorProfile::new_srgb();
+    let options = TransformOptions::default();
+    let (rgb_in, rgba_in) = match profile.color_space {
+        DataColorSpace::Rgb => (Layout::Rgb, Layout::Rgba),
+        DataColorSpace::Gray => (Layout::Gray, Layout::GrayAlpha),
+        _ => return none(),
+    };
+    let rgb = profile
+        .create_transform_8bit(rgb_in, &srgb, Layout::Rgb, options)
+        .ok();
+    let rgba = profile
+        .create_transform_8bit(rgba_in, &srgb, Layout::Rgba, options)
+        .ok();
+    if profile.color_space == DataColorSpace::Rgb && rgb.as_deref().is_some_and(is_identity) {
+        return none();
+    }
+    Entry {
+        icc: icc.to_vec(),
+        rgb,
+        rgba,
+    }
+}
+
+/// True when `t` (RGB → RGB) moves no colour of a 9×9×9 grid by more than
+/// one level: an sRGB profile under whatever name.
+fn is_identity(t: &Transform8BitExecutor) -> bool {
+    let levels = [0u8, 32, 64, 96, 128, 160, 192, 224, 255];
+    let mut src = Vec::with_capacity(levels.len().pow(3) * 3);
+    for r in levels {
+        for g in levels {
+            for b in levels {
+                src.extend_from_slice(&[r, g, b]);
+            }
+        }
+    }
+    let mut dst = vec![0; src.len()];
+    t.transform(&src, &mut dst).is_ok() && src.iter().zip(&dst).all(|(a, b)| a.abs_diff(*b) <= 1)
+}
+
+/// Runs `t` over `src`'s samples into a new buffer.
+fn run(
+    t: &Transform8BitExecutor,
+    src: &[u8],
+    dst_channels: usize,
+    src_channels: usize,
+) -> Option<Vec<u8>> {
+    let mut dst = vec![0; src.len() / src_channels * dst_channels];
+    t.transform(src, &mut dst).ok()?;
+    Some(dst)
+}
+
+/// `image` converted from the colour space of `icc` (its embedded ICC
+/// profile, if any) to sRGB. Unchanged when there is no profile, when it
+/// is sRGB, or when it cannot be used (see the module's documentation).
+/// Images of more than 8 bits a sample are converted at 8 bits (what every
+/// variant is encoded at).
+pub fn to_srgb(image: DynamicImage, icc: Option<&[u8]>) -> DynamicImage {
+    let Some(icc) = icc.filter(|icc| !icc.is_empty()) else {
+        return image;
+    };
+    let entry = entry(icc);
+    let (w, h) = (image.width(), image.height());
+    let converted = match (&image, &entry.rgb, &entry.rgba) {
+        (_, None, None) => None,
+        (DynamicImage::ImageLuma8(_) | DynamicImage::ImageLuma16(_), Some(t), _) => {
+            let grey: GrayImage = image.to_luma8();
+            run(t.as_ref(), grey.as_raw(), 3, 1)
+                .and_then(|px| RgbImage::from_raw(w, h, px))
+                .map(DynamicImage::ImageRgb8)
+        }
+        (DynamicImage::ImageLumaA8(_) | DynamicImage::ImageLumaA16(_), _, Some(t)) => {
+            let grey: GrayAlphaImage = image.to_luma_alpha8();
+            run(t.as_ref(), grey.as_raw(), 4, 2)
+                .and_then(|px| RgbaImage::from_raw(w, h, px))
+                .map(DynamicImage::ImageRgba8)
+        }
+        // Grey pixels with an RGB profile, or colour with a grey one.
+        (DynamicImage::ImageLuma8(_) | DynamicImage::ImageLuma16(_), None, _)
+        | (DynamicImage::ImageLumaA8(_) | DynamicImage::ImageLumaA16(_), _, None) => None,
+        (_, _, Some(t)) if image.color().has_alpha() && is_rgb_profile(icc) => {
+            let rgba = image.to_rgba8();
+            run(t.as_ref(), rgba.as_raw(), 4, 4)
+                .and_then(|px| RgbaImage::from_raw(w, h, px))
+                .map(DynamicImage::ImageRgba8)
+        }
+        (_, Some(t), _) if !image.color().has_alpha() && is_rgb_profile(icc) => {
+            let rgb = image.to_rgb8();
+            run(t.as_ref(), rgb.as_raw(), 3, 3)
+                .and_then(|px| RgbImage::from_raw(w, h, px))
+                .map(DynamicImage::ImageRgb8)
+        }
+        _ => None,
+    };
+    converted.unwrap_or(image)
+}
+
+/// The profile header's data colour space is RGB (ICC.1 7.2.6, bytes
+/// 16–19).
+fn is_rgb_profile(icc: &[u8]) -> bool {
+    icc.get(16..20) == Some(b"RGB ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(profile: ColorProfile) -> Vec<u8> {
+        profile.encode().unwrap()
+    }
+
+    /// sRGB pixels expressed in `profile`'s space (what a camera set to it
+    /// writes), with the profile's bytes.
+    pub(crate) fn into_space(rgb: &RgbImage, profile: &ColorProfile) -> RgbImage {
+        let t = ColorProfile::new_srgb()
+            .create_transform_8bit(
+                Layout::Rgb,
+                profile,
+                Layout::Rgb,
+                TransformOptions::default(),
+            )
+            .unwrap();
+        let mut out = vec![0; rgb.as_raw().len()];
+        t.transform(rgb.as_raw(), &mut out).unwrap();
+        RgbImage::from_raw(rgb.width(), rgb.height(), out).unwrap()
+    }
+
+    fn gradient() -> RgbImage {
+        RgbImage::from_fn(64, 64, |x, y| {
+            image::Rgb([(x * 4) as u8, (y * 4) as u8, 200 - (x + y) as u8])
+        })
+    }
+
+    fn mean_diff(a: &RgbImage, b: &RgbImage) -> f64 {
+        let sum: u64 = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(x, y)| u64::from(x.abs_diff(*y)))
+            .sum();
+        sum as f64 / a.as_raw().len() as f64
+    }
+
+    #[test]
+    fn wide_gamut_pixels_come_back_to_srgb() {
+        let original = gradient();
+        for (name, profile) in [
+            ("Display P3", ColorProfile::new_display_p3()),
+            ("Adobe RGB", ColorProfile::new_adobe_rgb()),
+            ("ProPhoto RGB", ColorProfile::new_pro_photo_rgb()),
+        ] {
+            let tagged = into_space(&original, &profile);
+            // Read as sRGB, the numbers are visibly off...
+            assert!(mean_diff(&tagged, &original) > 3.0, "{name}");
+            // ...converted with their profile, they are the original's.
+            let back = to_srgb(DynamicImage::ImageRgb8(tagged), Some(&encoded(profile))).to_rgb8();
+            let diff = mean_diff(&back, &original);
+            assert!(diff < 1.5, "{name}: {diff}");
+        }
+    }
+
+    #[test]
+    fn srgb_untagged_and_unusable_profiles_change_nothing() {
+        let original = DynamicImage::ImageRgb8(gradient());
+        let srgb = encoded(ColorProfile::new_srgb());
+        assert!(
+            entry(&srgb).rgb.is_none(),
+            "an sRGB profile needs no transform"
+        );
+        for icc in [
+            None,
+            Some(&srgb[..]),
+            Some(&b"not a profile"[..]),
+            Some(&[][..]),
+        ] {
+            let out = to_srgb(original.clone(), icc);
+            assert_eq!(out.to_rgb8().as_raw(), original.to_rgb8().as_raw());
+        }
+        // A grey profile on colour pixels is a mismatch: left as it is.
+        let grey = encoded(ColorProfile::new_gray_with_gamma(2.2));
+        let out = to_srgb(original.clone(), Some(&grey));
+        assert_eq!(out.to_rgb8().as_raw(), original.to_rgb8().as_raw());
+    }
+
+    #[test]
+    fn grey_and_alpha_keep_their_shape() {
+        let grey = GrayImage::from_fn(16, 16, |x, _| image::Luma([(x * 16) as u8]));
+        let icc = encoded(ColorProfile::new_gray_with_gamma(1.8));
+        let out = to_srgb(DynamicImage::ImageLuma8(grey), Some(&icc));
+        assert_eq!(out.color(), image::ColorType::Rgb8);
+        // Gamma 1.8 reads darker than sRGB's ~2.2: mid-greys get lighter.
+        assert!(out.to_rgb8().get_pixel(8, 0)[0] > 128);
+        let rgba = RgbaImage::from_fn(8, 8, |x, _| image::Rgba([200, 30, 30, (x * 32) as u8]));
+        let p3 = encoded(ColorProfile::new_display_p3());
+        let out = to_srgb(DynamicImage::ImageRgba8(rgba.clone()), Some(&p3)).to_rgba8();
+        for (a, b) in out.pixels().zip(rgba.pixels()) {
+            assert_eq!(a[3], b[3], "alpha unchanged");
+        }
+        // P3's red is redder than sRGB's: clipped to sRGB's most saturated.
+        assert!(out.get_pixel(0, 0)[0] > 200);
+    }
+
+    #[test]
+    fn a_profile_is_built_once() {
+        let icc = encoded(ColorProfile::new_adobe_rgb());
+        let first = entry(&icc);
+        assert!(Arc::ptr_eq(&first, &entry(&icc)));
+    }
+}
