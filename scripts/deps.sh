@@ -27,12 +27,15 @@ deps_log() { printf '[deps] %s\n' "$*" >&2; }
 # deps_missing WHAT HOW: the one line, then failure.
 deps_missing() { printf '[deps] missing %s: %s\n' "$1" "$2" >&2; return 1; }
 
-# apt PACKAGE CHECK WHY: Debian's PACKAGE unless CHECK (a command on PATH,
-# or an absolute path) is there; as root through apt-get, else one line.
+# deps_apt PACKAGE CHECK WHY: Debian's PACKAGE unless CHECK (a command on
+# PATH, or an absolute path that exists) is there; as root through apt-get, else one line.
 DEPS_APT_UPDATED=""
 deps_apt() {
   local package="$1" check="$2" why="$3"
-  command -v "$check" >/dev/null 2>&1 && return 0
+  case "$check" in
+    /*) [ -e "$check" ] && return 0 ;;
+    *) command -v "$check" >/dev/null 2>&1 && return 0 ;;
+  esac
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     deps_missing "$check ($why)" "apt-get install $package (as root)"
     return 1
@@ -109,6 +112,8 @@ deps_one() {
     wrk) deps_apt wrk wrk "for the load and telemetry benchmarks" ;;
     nginx) deps_apt nginx nginx "for make loadtest (the reference server)" ;;
     jpegtran) deps_apt libjpeg-turbo-progs jpegtran "to make progressive JPEGs for the benchmark" ;;
+    colord-data) deps_apt colord-data /usr/share/color/icc/colord/AdobeRGB1998.icc \
+      "(ICC profiles) for the colour-fidelity benchmark" ;;
     postgresql)
       # A server answering at DATABASE_URL needs no binaries; the private
       # cluster and the fault suite do.
@@ -147,7 +152,7 @@ deps_expand() {
       test) echo nasm postgresql moto localstack tools chromium prometheus web-tests deploy-tests nightly cargo-fuzz ;;
       observe) echo nasm postgresql moto prometheus ;;
       loadtest) echo nasm postgresql moto wrk nginx loadtest-venv ;;
-      bench) echo nasm bench-venv jpegtran ;;
+      bench) echo nasm bench-venv jpegtran colord-data ;;
       bench-telemetry) echo nasm postgresql moto wrk ;;
       fuzz) echo nasm nightly cargo-fuzz ;;
       lint) echo nasm cargo-machete ;;
