@@ -41,8 +41,18 @@ pub fn decode_scaled(
     bytes: &[u8],
     min_short_side: Option<u32>,
 ) -> Result<DynamicImage, ImageError> {
+    // Layout (issue 26's audit): `WebPDecoderConfig` and the structs in it
+    // are allocated here and handed to libwebp. Unlike libjpeg's (checked
+    // at compile time, `ffi_layout.rs`), they get no size/offset check:
+    // libwebp-sys' declarations are bindgen's output over the very headers
+    // it compiles libwebp from (its `vendor/`), not written by hand, and
+    // libwebp itself refuses a config of another ABI version
+    // (`WebPInitDecoderConfig` passes `WEBP_DECODER_ABI_VERSION`, which
+    // `WebPDecoderConfig::new` calls). The encoder path hands libwebp only
+    // byte buffers and out-pointers.
     let mut config = ffi::WebPDecoderConfig::new().map_err(|()| invalid("decoder init"))?;
-    // SAFETY: `bytes` outlives the call; `config.input` is a valid out-pointer.
+    // SAFETY: `bytes` outlives the call; `config.input` is a valid out-pointer
+    // of the bindgen-declared layout (above).
     let status = unsafe { ffi::WebPGetFeatures(bytes.as_ptr(), bytes.len(), &mut config.input) };
     if status != ffi::VP8StatusCode::VP8_STATUS_OK {
         return Err(invalid(&format!("unreadable header ({status:?})")));
