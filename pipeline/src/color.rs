@@ -194,7 +194,7 @@ mod tests {
 
     /// sRGB pixels expressed in `profile`'s space (what a camera set to it
     /// writes), with the profile's bytes.
-    pub(crate) fn into_space(rgb: &RgbImage, profile: &ColorProfile) -> RgbImage {
+    fn into_space(rgb: &RgbImage, profile: &ColorProfile) -> RgbImage {
         let t = ColorProfile::new_srgb()
             .create_transform_8bit(
                 Layout::Rgb,
@@ -214,16 +214,6 @@ mod tests {
         })
     }
 
-    fn mean_diff(a: &RgbImage, b: &RgbImage) -> f64 {
-        let sum: u64 = a
-            .as_raw()
-            .iter()
-            .zip(b.as_raw())
-            .map(|(x, y)| u64::from(x.abs_diff(*y)))
-            .sum();
-        sum as f64 / a.as_raw().len() as f64
-    }
-
     #[test]
     fn wide_gamut_pixels_come_back_to_srgb() {
         let original = gradient();
@@ -234,10 +224,13 @@ mod tests {
         ] {
             let tagged = into_space(&original, &profile);
             // Read as sRGB, the numbers are visibly off...
-            assert!(mean_diff(&tagged, &original) > 3.0, "{name}");
+            assert!(
+                crate::testing::mean_abs_diff(&tagged, &original) > 3.0,
+                "{name}"
+            );
             // ...converted with their profile, they are the original's.
             let back = to_srgb(DynamicImage::ImageRgb8(tagged), Some(&encoded(profile))).to_rgb8();
-            let diff = mean_diff(&back, &original);
+            let diff = crate::testing::mean_abs_diff(&back, &original);
             assert!(diff < 1.5, "{name}: {diff}");
         }
     }
