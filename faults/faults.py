@@ -572,7 +572,7 @@ def s3_latency_drops(run: Run, cluster: Cluster, moto: Moto, service: Service, p
 def main(names: list[str]) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     assert BINARY.exists(), f"{BINARY} not built (cargo build -p avatar-local)"
-    assert MOTO.exists(), f"{MOTO} missing (scripts/stack.sh ensure_moto)"
+    assert MOTO.exists(), f"{MOTO} missing (bash scripts/deps.sh moto)"
     unknown = set(names) - set(SCENARIOS)
     assert not unknown, f"unknown scenarios {unknown}; known: {list(SCENARIOS)}"
     chosen = names or list(SCENARIOS)
