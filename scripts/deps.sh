@@ -45,7 +45,9 @@ deps_apt() {
     apt-get update -qq || { deps_missing "$package" "apt-get update failed (no network?)"; return 1; }
     DEPS_APT_UPDATED=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null ||
+  # The lock above serialises this checkout's installers; DPkg::Lock::Timeout
+  # waits for anyone else's apt (another checkout, unattended upgrades).
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "$package" >/dev/null ||
     { deps_missing "$package" "apt-get install $package failed"; return 1; }
 }
 
@@ -148,7 +150,7 @@ deps_expand() {
   local name
   for name in "$@"; do
     case "$name" in
-      run) echo nasm postgresql moto; [ "${STACK:-moto}" = localstack ] && echo localstack ;;
+      run) if [ "${STACK:-moto}" = localstack ]; then echo nasm postgresql localstack; else echo nasm postgresql moto; fi ;;
       test) echo nasm postgresql moto localstack tools chromium prometheus web-tests deploy-tests nightly cargo-fuzz ;;
       observe) echo nasm postgresql moto prometheus ;;
       loadtest) echo nasm postgresql moto wrk nginx loadtest-venv ;;
