@@ -35,18 +35,21 @@
 
 use std::sync::{Arc, Mutex};
 
-use image::{DynamicImage, GrayAlphaImage, GrayImage, RgbImage, RgbaImage};
+use image::{ColorType, DynamicImage, RgbImage, RgbaImage};
 use moxcms::{ColorProfile, DataColorSpace, Layout, Transform8BitExecutor, TransformOptions};
 
 /// Distinct profiles whose transforms are kept, most recently used first.
 pub const CACHE_ENTRIES: usize = 16;
 
-/// A profile's conversions to sRGB by pixel layout; `None` where none is
-/// needed (sRGB already) or possible (a mismatched colour space).
+/// A profile's conversions to sRGB: from its own layout without and with
+/// alpha (RGB → RGB and RGBA → RGBA, or grey → RGB and grey+alpha → RGBA);
+/// `None` where none is needed (sRGB already) or possible.
 struct Entry {
     icc: Vec<u8>,
-    rgb: Option<Arc<Transform8BitExecutor>>,
-    rgba: Option<Arc<Transform8BitExecutor>>,
+    /// The profile is for grey pixels (else RGB, or unusable).
+    grey: bool,
+    opaque: Option<Arc<Transform8BitExecutor>>,
+    alpha: Option<Arc<Transform8BitExecutor>>,
 }
 
 static CACHE: Mutex<Vec<Arc<Entry>>> = Mutex::new(Vec::new());
@@ -72,8 +75,9 @@ fn entry(icc: &[u8]) -> Arc<Entry> {
 fn build(icc: &[u8]) -> Entry {
     let none = || Entry {
         icc: icc.to_vec(),
-        rgb: None,
-        rgba: None,
+        grey: false,
+        opaque: None,
+        alpha: None,
     };
     let Ok(profile) = ColorProfile::new_from_slice(icc) else {
         tracing::debug!(
@@ -84,24 +88,29 @@ fn build(icc: &[u8]) -> Entry {
     };
     let srgb = ColorProfile::new_srgb();
     let options = TransformOptions::default();
-    let (rgb_in, rgba_in) = match profile.color_space {
-        DataColorSpace::Rgb => (Layout::Rgb, Layout::Rgba),
-        DataColorSpace::Gray => (Layout::Gray, Layout::GrayAlpha),
+    let grey = match profile.color_space {
+        DataColorSpace::Rgb => false,
+        DataColorSpace::Gray => true,
         _ => return none(),
     };
-    let rgb = profile
-        .create_transform_8bit(rgb_in, &srgb, Layout::Rgb, options)
+    let (opaque_in, alpha_in) = if grey {
+        (Layout::Gray, Layout::GrayAlpha)
+    } else {
+        (Layout::Rgb, Layout::Rgba)
+    };
+    let opaque = profile
+        .create_transform_8bit(opaque_in, &srgb, Layout::Rgb, options)
         .ok();
-    let rgba = profile
-        .create_transform_8bit(rgba_in, &srgb, Layout::Rgba, options)
-        .ok();
-    if profile.color_space == DataColorSpace::Rgb && rgb.as_deref().is_some_and(is_identity) {
+    if !grey && opaque.as_deref().is_some_and(is_identity) {
         return none();
     }
     Entry {
         icc: icc.to_vec(),
-        rgb,
-        rgba,
+        grey,
+        opaque,
+        alpha: profile
+            .create_transform_8bit(alpha_in, &srgb, Layout::Rgba, options)
+            .ok(),
     }
 }
 
@@ -121,18 +130,6 @@ fn is_identity(t: &Transform8BitExecutor) -> bool {
     t.transform(&src, &mut dst).is_ok() && src.iter().zip(&dst).all(|(a, b)| a.abs_diff(*b) <= 1)
 }
 
-/// Runs `t` over `src`'s samples into a new buffer.
-fn run(
-    t: &Transform8BitExecutor,
-    src: &[u8],
-    dst_channels: usize,
-    src_channels: usize,
-) -> Option<Vec<u8>> {
-    let mut dst = vec![0; src.len() / src_channels * dst_channels];
-    t.transform(src, &mut dst).ok()?;
-    Some(dst)
-}
-
 /// `image` converted from the colour space of `icc` (its embedded ICC
 /// profile, if any) to sRGB. Unchanged when there is no profile, when it
 /// is sRGB, or when it cannot be used (see the module's documentation).
@@ -143,45 +140,40 @@ pub fn to_srgb(image: DynamicImage, icc: Option<&[u8]>) -> DynamicImage {
         return image;
     };
     let entry = entry(icc);
+    let grey_pixels = matches!(
+        image.color(),
+        ColorType::L8 | ColorType::La8 | ColorType::L16 | ColorType::La16
+    );
+    let alpha = image.color().has_alpha();
+    // Grey pixels with an RGB profile, or colour with a grey one: ignored.
+    let transform = if grey_pixels != entry.grey {
+        None
+    } else if alpha {
+        entry.alpha.as_deref()
+    } else {
+        entry.opaque.as_deref()
+    };
+    let Some(t) = transform else {
+        return image;
+    };
     let (w, h) = (image.width(), image.height());
-    let converted = match (&image, &entry.rgb, &entry.rgba) {
-        (_, None, None) => None,
-        (DynamicImage::ImageLuma8(_) | DynamicImage::ImageLuma16(_), Some(t), _) => {
-            let grey: GrayImage = image.to_luma8();
-            run(t.as_ref(), grey.as_raw(), 3, 1)
-                .and_then(|px| RgbImage::from_raw(w, h, px))
-                .map(DynamicImage::ImageRgb8)
-        }
-        (DynamicImage::ImageLumaA8(_) | DynamicImage::ImageLumaA16(_), _, Some(t)) => {
-            let grey: GrayAlphaImage = image.to_luma_alpha8();
-            run(t.as_ref(), grey.as_raw(), 4, 2)
-                .and_then(|px| RgbaImage::from_raw(w, h, px))
-                .map(DynamicImage::ImageRgba8)
-        }
-        // Grey pixels with an RGB profile, or colour with a grey one.
-        (DynamicImage::ImageLuma8(_) | DynamicImage::ImageLuma16(_), None, _)
-        | (DynamicImage::ImageLumaA8(_) | DynamicImage::ImageLumaA16(_), _, None) => None,
-        (_, _, Some(t)) if image.color().has_alpha() && is_rgb_profile(icc) => {
-            let rgba = image.to_rgba8();
-            run(t.as_ref(), rgba.as_raw(), 4, 4)
-                .and_then(|px| RgbaImage::from_raw(w, h, px))
-                .map(DynamicImage::ImageRgba8)
-        }
-        (_, Some(t), _) if !image.color().has_alpha() && is_rgb_profile(icc) => {
-            let rgb = image.to_rgb8();
-            run(t.as_ref(), rgb.as_raw(), 3, 3)
-                .and_then(|px| RgbImage::from_raw(w, h, px))
-                .map(DynamicImage::ImageRgb8)
-        }
-        _ => None,
+    let src = match (grey_pixels, alpha) {
+        (true, false) => image.to_luma8().into_raw(),
+        (true, true) => image.to_luma_alpha8().into_raw(),
+        (false, false) => image.to_rgb8().into_raw(),
+        (false, true) => image.to_rgba8().into_raw(),
+    };
+    let pixels = src.len() / usize::from(image.color().channel_count());
+    let mut dst = vec![0; pixels * if alpha { 4 } else { 3 }];
+    if t.transform(&src, &mut dst).is_err() {
+        return image;
+    }
+    let converted = if alpha {
+        RgbaImage::from_raw(w, h, dst).map(DynamicImage::ImageRgba8)
+    } else {
+        RgbImage::from_raw(w, h, dst).map(DynamicImage::ImageRgb8)
     };
     converted.unwrap_or(image)
-}
-
-/// The profile header's data colour space is RGB (ICC.1 7.2.6, bytes
-/// 16–19).
-fn is_rgb_profile(icc: &[u8]) -> bool {
-    icc.get(16..20) == Some(b"RGB ")
 }
 
 #[cfg(test)]
@@ -240,7 +232,7 @@ mod tests {
         let original = DynamicImage::ImageRgb8(gradient());
         let srgb = encoded(ColorProfile::new_srgb());
         assert!(
-            entry(&srgb).rgb.is_none(),
+            entry(&srgb).opaque.is_none(),
             "an sRGB profile needs no transform"
         );
         for icc in [
@@ -260,7 +252,7 @@ mod tests {
 
     #[test]
     fn grey_and_alpha_keep_their_shape() {
-        let grey = GrayImage::from_fn(16, 16, |x, _| image::Luma([(x * 16) as u8]));
+        let grey = image::GrayImage::from_fn(16, 16, |x, _| image::Luma([(x * 16) as u8]));
         let icc = encoded(ColorProfile::new_gray_with_gamma(1.8));
         let out = to_srgb(DynamicImage::ImageLuma8(grey), Some(&icc));
         assert_eq!(out.color(), image::ColorType::Rgb8);
@@ -274,6 +266,15 @@ mod tests {
         }
         // P3's red is redder than sRGB's: clipped to sRGB's most saturated.
         assert!(out.get_pixel(0, 0)[0] > 200);
+    }
+
+    #[test]
+    fn grey_pixels_with_an_rgb_profile_are_left_as_they_are() {
+        let grey = image::GrayImage::from_fn(16, 16, |x, _| image::Luma([(x * 16) as u8]));
+        let p3 = encoded(ColorProfile::new_display_p3());
+        let out = to_srgb(DynamicImage::ImageLuma8(grey.clone()), Some(&p3));
+        assert_eq!(out.color(), image::ColorType::L8);
+        assert_eq!(out.to_luma8().as_raw(), grey.as_raw());
     }
 
     #[test]
