@@ -19,19 +19,17 @@ use object::{Object, ObjectSymbol};
 const PREFIX: &str = "avatar_layout__";
 
 fn main() {
-    println!("cargo:rerun-if-changed=ffi/layout.c");
+    for file in ["ffi/layout.h", "ffi/layout.c", "ffi/heif_layout.c"] {
+        println!("cargo:rerun-if-changed={file}");
+    }
     // mozjpeg-sys (`links = "jpeg"`) exports its generated config and its
     // vendored sources as `include`.
     let include = env::var_os("DEP_JPEG_INCLUDE").expect("mozjpeg-sys exports DEP_JPEG_INCLUDE");
-    let mut build = cc::Build::new();
-    build
-        .file("ffi/layout.c")
-        .warnings(false)
-        .cargo_metadata(false);
-    for dir in env::split_paths(&include) {
-        build.include(dir);
+    let mut objects = compile("ffi/layout.c", env::split_paths(&include).collect());
+    // With `heif`: libheif's structs, against the installed headers.
+    if env::var_os("CARGO_FEATURE_HEIF").is_some() {
+        objects.extend(compile("ffi/heif_layout.c", heif_include()));
     }
-    let objects = build.compile_intermediates();
 
     // struct → (field → offset); the struct's size under "SIZE".
     let mut layout: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
@@ -69,4 +67,33 @@ fn main() {
     }
     let dest = PathBuf::from(env::var_os("OUT_DIR").unwrap()).join("c_layout.rs");
     std::fs::write(dest, out).expect("write c_layout.rs");
+}
+
+/// The object files of one layout file compiled with `include` dirs.
+fn compile(file: &str, include: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut build = cc::Build::new();
+    build
+        .file(file)
+        .include("ffi")
+        .warnings(false)
+        .cargo_metadata(false);
+    for dir in include {
+        build.include(dir);
+    }
+    build.compile_intermediates()
+}
+
+/// Where libheif's headers are (pkg-config; libheif-sys links the library).
+#[cfg(feature = "heif")]
+fn heif_include() -> Vec<PathBuf> {
+    pkg_config::Config::new()
+        .cargo_metadata(false)
+        .probe("libheif")
+        .expect("libheif's pkg-config file (Debian: libheif-dev; scripts/deps.sh libheif)")
+        .include_paths
+}
+
+#[cfg(not(feature = "heif"))]
+fn heif_include() -> Vec<PathBuf> {
+    unreachable!("only with the heif feature")
 }

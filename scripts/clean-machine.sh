@@ -4,7 +4,8 @@
 # the set-up path (issue 21: "a new machine passes `make test` the first
 # time"). As root it purges the Debian packages the project installs
 # (those of them that are installed: chromium, prometheus, nginx, wrk,
-# nasm, libjpeg-turbo-progs, colord-data); it removes .local/ (the venvs, the cargo
+# nasm, libjpeg-turbo-progs, colord-data, libheif-dev, libheif-examples,
+# libavif-bin); it removes .local/ (the venvs, the cargo
 # tools, any private PostgreSQL cluster: stop `make run` first), the npm
 # packages, target/ and fuzz/target/. It leaves what the README lists as
 # prerequisites (Rust toolchains, Node.js, Python, a PostgreSQL server)
@@ -15,7 +16,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 if [ "$(id -u)" = 0 ]; then
   installed=()
-  for p in chromium prometheus nginx wrk nasm libjpeg-turbo-progs colord-data; do
+  for p in chromium prometheus nginx wrk nasm libjpeg-turbo-progs colord-data libheif-dev libheif-examples libavif-bin; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && installed+=("$p")
   done
   if [ "${#installed[@]}" -gt 0 ]; then

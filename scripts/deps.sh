@@ -108,6 +108,13 @@ deps_one() {
       # libjpeg-turbo's x86 SIMD (mozjpeg-sys, feature nasm_simd) is
       # assembled at build time; aarch64 uses C intrinsics.
       case "$(uname -m)" in x86_64 | amd64 | i?86) deps_apt nasm nasm "for libjpeg-turbo's SIMD" ;; esac ;;
+    libheif)
+      # HEIC and AVIF uploads (the pipeline's `heif` feature): libheif's
+      # headers and pkg-config file to build, its shared library to run.
+      deps_apt pkg-config pkg-config "to find libheif" &&
+        deps_apt libheif-dev /usr/share/doc/libheif-dev/copyright "to decode HEIC and AVIF uploads" ;;
+    heif-tools) deps_apt libheif-examples heif-enc "to make the HEIC test files" &&
+      deps_apt libavif-bin avifenc "to make the AVIF test files" ;;
     chromium) deps_apt chromium "${CHROMIUM:-/usr/bin/chromium}" "for the browser tests" ;;
     prometheus) deps_apt prometheus promtool "for the alert rules and make observe" &&
       deps_apt prometheus prometheus "for make observe" ;;
@@ -150,14 +157,14 @@ deps_expand() {
   local name
   for name in "$@"; do
     case "$name" in
-      run) if [ "${STACK:-moto}" = localstack ]; then echo nasm postgresql localstack; else echo nasm postgresql moto; fi ;;
-      test) echo nasm postgresql moto localstack tools chromium prometheus web-tests deploy-tests nightly cargo-fuzz ;;
-      observe) echo nasm postgresql moto prometheus ;;
-      loadtest) echo nasm postgresql moto wrk nginx loadtest-venv ;;
-      bench) echo nasm bench-venv jpegtran colord-data ;;
-      bench-telemetry) echo nasm postgresql moto wrk ;;
-      fuzz) echo nasm nightly cargo-fuzz ;;
-      lint) echo nasm cargo-machete ;;
+      run) if [ "${STACK:-moto}" = localstack ]; then echo nasm libheif postgresql localstack; else echo nasm libheif postgresql moto; fi ;;
+      test) echo nasm libheif postgresql moto localstack tools chromium prometheus web-tests deploy-tests nightly cargo-fuzz ;;
+      observe) echo nasm libheif postgresql moto prometheus ;;
+      loadtest) echo nasm libheif postgresql moto wrk nginx loadtest-venv ;;
+      bench) echo nasm libheif bench-venv jpegtran colord-data ;;
+      bench-telemetry) echo nasm libheif postgresql moto wrk ;;
+      fuzz) echo nasm libheif nightly cargo-fuzz ;;
+      lint) echo nasm libheif cargo-machete ;;
       *) echo "$name" ;;
     esac
   done

@@ -23,7 +23,7 @@ fn stages(c: &mut Criterion) {
         "w06_photo_sunset.webp",
     ] {
         let bytes = fixture(name);
-        let format = pipeline::sniff(&bytes).unwrap();
+        let format = pipeline::sniff(&bytes).unwrap().served(false);
         group.bench_function(format!("probe/{name}"), |b| {
             b.iter(|| pipeline::probe(black_box(&bytes), LIMITS).unwrap())
         });

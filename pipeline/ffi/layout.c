@@ -9,19 +9,16 @@
  * them as Rust constants that `src/ffi_layout.rs` compares with the Rust
  * declarations at compile time.
  *
- * AVATAR_SIZE(name, type) records sizeof(type); AVATAR_OFFSET(name, type,
- * field) records offsetof(type, field) (+1, as an array can't be empty).
+ * The macros (AVATAR_SIZE, AVATAR_OFFSET) are in layout.h.
  */
 #include <stddef.h>
 #include <stdio.h>
 
+#include "layout.h"
+
 #include "jpeglib.h"
 #include "transupp.h"
 
-#define AVATAR_SIZE(name, type) \
-  const unsigned char avatar_layout__##name##__SIZE[sizeof(type)] = { 0 };
-#define AVATAR_OFFSET(name, type, field) \
-  const unsigned char avatar_layout__##name##__##field[offsetof(type, field) + 1] = { 0 };
 
 /* jpegtran.rs: its own declaration (mozjpeg-sys 2.2.3's lacks four fields). */
 #define T jpeg_transform_info

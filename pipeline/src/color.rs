@@ -18,7 +18,9 @@
 //! a good second choice but a new dependency.)
 //!
 //! What is converted, from the profile each decoder reports (JPEG APP2 in
-//! one or several chunks, PNG `iCCP`, WebP `ICCP`):
+//! one or several chunks, PNG `iCCP`, WebP `ICCP`, HEIF `colr` of type
+//! `prof`/`rICC`, or a HEIF `nclx` box made into the profile it describes
+//! by [`icc_from_cicp`]):
 //! * RGB profiles on RGB and RGBA pixels; grey profiles on grey pixels (to
 //!   RGB). Alpha is carried over unchanged.
 //! * An sRGB profile, or one whose transform is the identity to within one
@@ -37,6 +39,28 @@ use std::sync::{Arc, Mutex};
 
 use image::{ColorType, DynamicImage, RgbImage, RgbaImage};
 use moxcms::{ColorProfile, DataColorSpace, Layout, Transform8BitExecutor, TransformOptions};
+
+/// The encoded ICC profile of an RGB space given as ITU-T H.273 (CICP)
+/// code points — colour primaries and transfer characteristics, as HEIF's
+/// `nclx` box carries them — so that such an image takes the same path,
+/// and the same cache, as one with an embedded profile. `None` when
+/// moxcms cannot express the code points (reserved or unspecified ones).
+#[cfg_attr(not(feature = "heif"), allow(dead_code))]
+pub fn icc_from_cicp(primaries: u8, transfer: u8) -> Option<Vec<u8>> {
+    use moxcms::{CicpColorPrimaries, CicpProfile, MatrixCoefficients, TransferCharacteristics};
+    let profile = ColorProfile::new_from_cicp(CicpProfile {
+        color_primaries: CicpColorPrimaries::try_from(primaries).ok()?,
+        transfer_characteristics: TransferCharacteristics::try_from(transfer).ok()?,
+        // The pixels arrive as RGB: the matrix was the decoder's business.
+        matrix_coefficients: MatrixCoefficients::Identity,
+        full_range: true,
+    });
+    // moxcms fills in the colorimetry (and then `cicp`) and the curves
+    // only for code points it can express.
+    (profile.cicp.is_some() && profile.red_trc.is_some())
+        .then(|| profile.encode().ok())
+        .flatten()
+}
 
 /// Distinct profiles whose transforms are kept, most recently used first.
 pub const CACHE_ENTRIES: usize = 16;
@@ -275,6 +299,26 @@ mod tests {
         let out = to_srgb(DynamicImage::ImageLuma8(grey.clone()), Some(&p3));
         assert_eq!(out.color(), image::ColorType::L8);
         assert_eq!(out.to_luma8().as_raw(), grey.as_raw());
+    }
+
+    #[test]
+    fn cicp_code_points_become_the_profiles_they_name() {
+        let pixels = RgbImage::from_fn(16, 16, |x, y| {
+            image::Rgb([180, (x * 16) as u8, (y * 16) as u8])
+        });
+        let via = |icc: Option<Vec<u8>>| {
+            to_srgb(DynamicImage::ImageRgb8(pixels.clone()), icc.as_deref()).to_rgb8()
+        };
+        // BT.709 primaries, sRGB transfer: sRGB, nothing changes.
+        assert_eq!(via(icc_from_cicp(1, 13)), pixels);
+        // Display P3 (P3 primaries, D65, sRGB transfer): as moxcms' own profile.
+        let p3 = via(icc_from_cicp(12, 13));
+        let reference = via(Some(encoded(ColorProfile::new_display_p3())));
+        assert!(crate::testing::mean_abs_diff(&p3, &reference) < 0.5);
+        assert!(crate::testing::mean_abs_diff(&p3, &pixels) > 5.0);
+        // Reserved and unspecified code points name nothing.
+        assert!(icc_from_cicp(0, 13).is_none());
+        assert!(icc_from_cicp(12, 0).is_none());
     }
 
     #[test]

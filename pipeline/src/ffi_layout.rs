@@ -10,6 +10,10 @@
 //! `drop_width` and `drop_height`, 24 bytes short of its own `transupp.h`
 //! on 64-bit targets, and `jtransform_request_workspace` wrote past it.
 //!
+//! With the `heif` feature, `ffi/heif_layout.c` is compiled against the
+//! installed libheif's headers the same way, for the structs `heif.rs`
+//! shares with it.
+//!
 //! libwebp's structs (`webp.rs`) have no check here: libwebp-sys exports no
 //! include path to compile against, its bindings are bindgen's output over
 //! the same vendored headers it compiles, and libwebp itself refuses a
@@ -25,12 +29,20 @@ mod c {
 /// compile error unless `size_of::<RustType>()` equals C's `sizeof` and
 /// each Rust field sits at the offset of the named C field.
 macro_rules! same_layout {
+    ($ty:ty, $c:ident { $($fields:tt)* }) => {
+        const _: () = assert!(
+            ::std::mem::size_of::<$ty>() == c::$c::SIZE,
+            concat!("size of ", stringify!($ty), " differs from C's ", stringify!($c)),
+        );
+        same_offsets!($ty, $c { $($fields)* });
+    };
+}
+
+/// `same_offsets!(RustType, c_struct { c_field: rust.field.path, … })`:
+/// the offsets alone, for a struct C allocates (and may make longer).
+macro_rules! same_offsets {
     ($ty:ty, $c:ident { $($cfield:ident : $($rfield:ident).+),* $(,)? }) => {
         const _: () = {
-            assert!(
-                ::std::mem::size_of::<$ty>() == c::$c::SIZE,
-                concat!("size of ", stringify!($ty), " differs from C's ", stringify!($c)),
-            );
             $(
                 assert!(
                     ::std::mem::offset_of!($ty, $($rfield).+) == c::$c::$cfield,
@@ -126,6 +138,38 @@ same_layout!(
         trace_level: trace_level,
         num_warnings: num_warnings,
         last_addon_message: last_addon_message,
+    }
+);
+
+// libheif (feature `heif`, src/heif.rs): the error every call returns by
+// value, and the fields read or written of what libheif allocates.
+#[cfg(feature = "heif")]
+same_layout!(
+    libheif_sys::heif_error,
+    heif_error {
+        code: code,
+        subcode: subcode,
+        message: message,
+    }
+);
+
+#[cfg(feature = "heif")]
+same_offsets!(
+    libheif_sys::heif_decoding_options,
+    heif_decoding_options {
+        version: version,
+        ignore_transformations: ignore_transformations,
+        convert_hdr_to_8bit: convert_hdr_to_8bit,
+    }
+);
+
+#[cfg(feature = "heif")]
+same_offsets!(
+    libheif_sys::heif_color_profile_nclx,
+    heif_color_profile_nclx {
+        version: version,
+        color_primaries: color_primaries,
+        transfer_characteristics: transfer_characteristics,
     }
 );
 

@@ -27,6 +27,7 @@
 
 mod color;
 mod ffi_layout;
+mod heif;
 mod jpeg;
 mod jpegtran;
 #[cfg(feature = "postgres")]
@@ -50,7 +51,7 @@ use image::{
 /// bytes; public for the `progressive` fuzz target).
 pub use jpeg::dc_scans;
 pub use strip::strip_metadata;
-pub use variant::{ImageFormat, Size, Variant};
+pub use variant::{ImageFormat, Size, SourceFormat, Variant};
 
 /// JPEG quality of rendered thumbnails and re-encoded originals (libvips and
 /// imgproxy default to 80–85 for thumbnails).
@@ -92,7 +93,7 @@ pub struct Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Probe {
     /// Format from the magic bytes.
-    pub format: ImageFormat,
+    pub format: SourceFormat,
     /// Stored width, pixels (before orientation).
     pub width: u32,
     /// Stored height, pixels (before orientation).
@@ -155,7 +156,8 @@ pub struct Rendition {
 /// An upload that passed validation, ready to be stored as the original.
 #[derive(Debug, Clone)]
 pub struct Ingested {
-    /// Format from the magic bytes (unchanged by ingest).
+    /// The format stored and served: the upload's own, or, for HEIC and
+    /// AVIF, the one [`SourceFormat::served`] names.
     pub format: ImageFormat,
     /// Displayed width, pixels.
     pub width: u32,
@@ -171,15 +173,36 @@ pub struct Ingested {
 ///
 /// # Errors
 /// [`ImageError::UnsupportedFormat`] for anything but JPEG (`FF D8 FF`),
-/// PNG (`89 50 4E 47 0D 0A 1A 0A`) or WebP (`RIFF....WEBP`): GIF, SVG, BMP,
-/// HEIC, text and empty input included.
-pub fn sniff(bytes: &[u8]) -> Result<ImageFormat, ImageError> {
+/// PNG (`89 50 4E 47 0D 0A 1A 0A`), WebP (`RIFF....WEBP`) or HEIF (an
+/// `ftyp` box with a HEIC or AVIF brand, [`heif`]): GIF, SVG, BMP, text
+/// and empty input included. A build without the `heif` feature sniffs
+/// HEIF too, and refuses it at [`probe`] as unsupported.
+pub fn sniff(bytes: &[u8]) -> Result<SourceFormat, ImageError> {
     match bytes {
-        [0xFF, 0xD8, 0xFF, ..] => Ok(ImageFormat::Jpeg),
-        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Ok(ImageFormat::Png),
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Ok(ImageFormat::Webp),
-        _ => Err(ImageError::UnsupportedFormat),
+        [0xFF, 0xD8, 0xFF, ..] => Ok(SourceFormat::Jpeg),
+        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Ok(SourceFormat::Png),
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Ok(SourceFormat::Webp),
+        _ => heif::sniff(bytes).ok_or(ImageError::UnsupportedFormat),
     }
+}
+
+/// `Some` of a HEIF-family format (HEIC, AVIF): those take [`heif`]'s
+/// path — libheif decodes them whole and upright — not [`open`]'s.
+fn heif_format(bytes: &[u8]) -> Option<SourceFormat> {
+    sniff(bytes)
+        .ok()
+        .filter(|f| matches!(f, SourceFormat::Heic | SourceFormat::Avif))
+}
+
+/// [`heif::decode`] in a `decode` span, as [`decode_opened`] records one.
+fn decode_heif(bytes: &[u8], limits: Limits, format: SourceFormat) -> Result<Decoded, ImageError> {
+    let _span = tracing::info_span!(
+        "decode",
+        image.format = format.as_str(),
+        pipeline.shrink = 1.0
+    )
+    .entered();
+    heif::decode(bytes, limits, format)
 }
 
 fn invalid(e: impl std::fmt::Display) -> ImageError {
@@ -193,9 +216,11 @@ fn open(bytes: &[u8], limits: Limits) -> Result<(impl ImageDecoder + '_, Probe),
     let mut reader = ImageReader::with_format(
         Cursor::new(bytes),
         match format {
-            ImageFormat::Jpeg => image::ImageFormat::Jpeg,
-            ImageFormat::Png => image::ImageFormat::Png,
-            ImageFormat::Webp => image::ImageFormat::WebP,
+            SourceFormat::Jpeg => image::ImageFormat::Jpeg,
+            SourceFormat::Png => image::ImageFormat::Png,
+            SourceFormat::Webp => image::ImageFormat::WebP,
+            // Callers send these to `heif` first.
+            SourceFormat::Heic | SourceFormat::Avif => return Err(ImageError::UnsupportedFormat),
         },
     );
     let mut decoder_limits = image::Limits::default();
@@ -227,7 +252,7 @@ fn open(bytes: &[u8], limits: Limits) -> Result<(impl ImageDecoder + '_, Probe),
             height,
             orientation,
             bytes_per_pixel,
-            progressive: format == ImageFormat::Jpeg && jpeg::is_progressive(bytes),
+            progressive: format == SourceFormat::Jpeg && jpeg::is_progressive(bytes),
         },
     ))
 }
@@ -239,6 +264,10 @@ fn open(bytes: &[u8], limits: Limits) -> Result<(impl ImageDecoder + '_, Probe),
 /// [`ImageError::UnsupportedFormat`], [`ImageError::Invalid`] for unreadable
 /// headers, [`ImageError::TooManyPixels`].
 pub fn probe(bytes: &[u8], limits: Limits) -> Result<Probe, ImageError> {
+    if let Some(format) = heif_format(bytes) {
+        let _span = tracing::info_span!("probe", image.bytes = bytes.len()).entered();
+        return heif::probe(bytes, limits, format);
+    }
     open(bytes, limits).map(|(_, probe)| probe)
 }
 
@@ -249,17 +278,18 @@ pub fn probe(bytes: &[u8], limits: Limits) -> Result<Probe, ImageError> {
 /// and as much again for the resize and encode buffers, plus 4 MiB for the
 /// codecs' own state; a progressive JPEG adds libjpeg's whole-image
 /// coefficient buffer (2 bytes per sample at full size, whatever the
-/// scale). An upper bound, known before a pixel is decoded: what a decode
+/// scale); HEIC and AVIF (always decoded whole) add libheif's YCbCr planes
+/// (up to 16 bits a sample, 4:4:4) and its RGB(A) image before ours. An upper bound, known before a pixel is decoded: what a decode
 /// budget reserves.
 pub fn memory_needed(probe: &Probe, min_short_side: Option<u32>) -> u64 {
     let (w, h) = (u64::from(probe.width), u64::from(probe.height));
     let short = w.min(h).max(1);
     let (dw, dh) = match (probe.format, min_short_side) {
-        (ImageFormat::Jpeg, Some(side)) => {
+        (SourceFormat::Jpeg, Some(side)) => {
             let m = u64::from(jpeg::scale_for(probe.width, probe.height, side));
             ((w * m).div_ceil(8), (h * m).div_ceil(8))
         }
-        (ImageFormat::Webp, Some(side)) if u64::from(side) < short => (
+        (SourceFormat::Webp, Some(side)) if u64::from(side) < short => (
             (w * u64::from(side)).div_ceil(short),
             (h * u64::from(side)).div_ceil(short),
         ),
@@ -271,7 +301,11 @@ pub fn memory_needed(probe: &Probe, min_short_side: Option<u32>) -> u64 {
     } else {
         0
     };
-    dw * dh * (bpp + 4 + 4) + coefficients + (4 << 20)
+    let heif_planes = match probe.format {
+        SourceFormat::Heic | SourceFormat::Avif => w * h * (6 + bpp),
+        _ => 0,
+    };
+    dw * dh * (bpp + 4 + 4) + coefficients + heif_planes + (4 << 20)
 }
 
 /// Decodes the whole image once, at full size. Truncated or corrupt data is
@@ -281,6 +315,9 @@ pub fn memory_needed(probe: &Probe, min_short_side: Option<u32>) -> u64 {
 /// As [`probe`], plus [`ImageError::Invalid`] when the pixel data is corrupt
 /// or truncated.
 pub fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, ImageError> {
+    if let Some(format) = heif_format(bytes) {
+        return decode_heif(bytes, limits, format);
+    }
     let (decoder, probe) = open(bytes, limits)?;
     decode_opened(bytes, decoder, probe, None, Scans::All)
 }
@@ -288,8 +325,8 @@ pub fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, ImageError> {
 /// Decodes once, as small as the outputs allow: with `min_short_side`, a
 /// JPEG is shrunk on load (DCT scaling) to the smallest size whose short
 /// side is still at least that many pixels, and a WebP is rescaled by
-/// libwebp while decoding to exactly that short side; PNG and `None`
-/// decode at full size. A progressive JPEG decoded at 1/8 reads only its DC
+/// libwebp while decoding to exactly that short side; PNG, HEIC, AVIF
+/// and `None` decode at full size. A progressive JPEG decoded at 1/8 reads only its DC
 /// scans (`jpeg::dc_scans`): this decode renders, it does not validate.
 /// [`Decoded::probe`] keeps the stored dimensions.
 ///
@@ -300,6 +337,9 @@ pub fn decode_at_least(
     limits: Limits,
     min_short_side: Option<u32>,
 ) -> Result<Decoded, ImageError> {
+    if let Some(format) = heif_format(bytes) {
+        return decode_heif(bytes, limits, format);
+    }
     let (decoder, probe) = open(bytes, limits)?;
     decode_opened(bytes, decoder, probe, min_short_side, Scans::Needed)
 }
@@ -341,7 +381,7 @@ fn decode_unrecorded(
 ) -> Result<Decoded, ImageError> {
     // A profile that cannot be read is no profile (browsers ignore it too).
     let icc_profile = decoder.icc_profile().ok().flatten();
-    if probe.format == ImageFormat::Jpeg {
+    if probe.format == SourceFormat::Jpeg {
         check_jpeg_complete(bytes)?;
         let numerator = min_short_side.map_or(8, |s| jpeg::scale_for(probe.width, probe.height, s));
         if let Some(image) = jpeg::decode_scaled(
@@ -357,7 +397,7 @@ fn decode_unrecorded(
         }
         // CMYK / YCCK: the full-size decoder converts those.
     }
-    if probe.format == ImageFormat::Webp {
+    if probe.format == SourceFormat::Webp {
         let image = webp::decode_scaled(bytes, min_short_side)?;
         return Ok(Decoded {
             probe,
@@ -435,13 +475,27 @@ pub fn ingest_memory(bytes: &[u8], limits: Limits) -> Result<u64, ImageError> {
 /// the metadata, a JPEG is turned upright losslessly in the DCT domain
 /// (jpegtran's transform, which reads every coefficient too); any other
 /// image, or a JPEG whose edges are not whole MCUs, is decoded at full size
-/// and re-encoded upright.
+/// and re-encoded upright. A HEIC or AVIF upload is decoded whole (upright,
+/// in sRGB) and stored as the JPEG — or, with alpha, the WebP — every
+/// browser shows ([`SourceFormat::served`]), at [`JPEG_QUALITY`]: its
+/// EXIF and GPS are not carried over.
 ///
 /// # Errors
 /// As [`decode`]; [`ImageError::Encode`] if re-encoding fails.
 pub fn ingest(bytes: &[u8], limits: Limits) -> Result<Ingested, ImageError> {
+    if let Some(source) = heif_format(bytes) {
+        let decoded = decode_heif(bytes, limits, source)?.into_srgb();
+        let format = source.served(decoded.image.color().has_alpha());
+        let (width, height) = decoded.probe.display_dimensions();
+        return Ok(Ingested {
+            format,
+            width,
+            height,
+            bytes: encode(&decoded.image, format)?,
+        });
+    }
     let (decoder, probe) = open(bytes, limits)?;
-    if probe.format == ImageFormat::Jpeg && probe.orientation != 1 {
+    if probe.format == SourceFormat::Jpeg && probe.orientation != 1 {
         check_jpeg_complete(bytes)?;
         let _span = tracing::info_span!("transform", image.format = "jpeg").entered();
         if let Some(upright) = jpegtran::upright(bytes, probe.orientation)? {
@@ -457,7 +511,10 @@ pub fn ingest(bytes: &[u8], limits: Limits) -> Result<Ingested, ImageError> {
     // Every scan is read: this decode is the upload's validation.
     let decoded = decode_opened(bytes, decoder, probe, ingest_short_side(&probe), Scans::All)?;
     let (width, height) = decoded.probe.display_dimensions();
-    let format = decoded.probe.format;
+    let format = decoded
+        .probe
+        .format
+        .served(decoded.image.color().has_alpha());
     let bytes = if decoded.probe.orientation == 1 {
         let _span = tracing::info_span!("strip", image.format = format.as_str()).entered();
         strip_metadata(format, bytes)?
@@ -536,10 +593,15 @@ pub fn render_with_scans(
     variants: &[Variant],
     scans: Scans,
 ) -> Result<Vec<Rendition>, ImageError> {
-    let (decoder, probe) = open(bytes, limits)?;
+    let decoded = match heif_format(bytes) {
+        Some(format) => decode_heif(bytes, limits, format)?,
+        None => {
+            let (decoder, probe) = open(bytes, limits)?;
+            decode_opened(bytes, decoder, probe, render_short_side(variants), scans)?
+        }
+    };
     // Every variant in sRGB: converted once, at the decoded (shrunk) size.
-    let decoded =
-        decode_opened(bytes, decoder, probe, render_short_side(variants), scans)?.into_srgb();
+    let decoded = decoded.into_srgb();
     variants
         .iter()
         .map(|v| render_variant(&decoded, *v))

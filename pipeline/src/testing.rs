@@ -41,6 +41,20 @@ pub fn progressive_fixture(name: &str) -> Vec<u8> {
     )
 }
 
+/// The bytes of one of the repository's HEIC and AVIF test files
+/// (`fixtures/heif`, made from `fixtures/images` by its `make.sh`). Not
+/// under `CORPUS_DIR`.
+///
+/// # Panics
+/// When the file cannot be read.
+pub fn heif_fixture(name: &str) -> Vec<u8> {
+    read_image(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/heif")
+            .join(name),
+    )
+}
+
 /// A structurally valid PNG whose header claims `width`×`height` RGBA pixels
 /// but carries almost no data: a decompression bomb that a decoder would
 /// try to allocate `width × height × 4` bytes for. Chunk CRCs are correct,

@@ -2,7 +2,7 @@ use image::codecs::jpeg::JpegEncoder;
 use image::{GenericImageView, Rgb, RgbImage};
 
 use super::*;
-use crate::testing::fixture;
+use crate::testing::{fixture, heif_fixture};
 
 const LIMITS: Limits = Limits {
     max_pixels: 50_000_000,
@@ -138,24 +138,36 @@ fn ingest_makes_rotated_originals_upright_and_strips_exif() {
 }
 
 #[test]
-fn sniff_accepts_only_jpeg_png_webp() {
+fn sniff_accepts_only_jpeg_png_webp_heic_avif() {
     assert_eq!(
         sniff(&fixture("j09_photo_eveningglow.jpg")).unwrap(),
-        ImageFormat::Jpeg
+        SourceFormat::Jpeg
     );
     assert_eq!(
         sniff(&fixture("p07_art_sway.png")).unwrap(),
-        ImageFormat::Png
+        SourceFormat::Png
     );
     assert_eq!(
         sniff(&fixture("w06_photo_sunset.webp")).unwrap(),
-        ImageFormat::Webp
+        SourceFormat::Webp
+    );
+    assert_eq!(
+        sniff(&heif_fixture("heic_photo.heic")).unwrap(),
+        SourceFormat::Heic
+    );
+    assert_eq!(
+        sniff(&heif_fixture("avif_grid_10bit.avif")).unwrap(),
+        SourceFormat::Avif
     );
     for bad in [
         &b"GIF89a\x01\x00\x01\x00"[..],
         b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
         b"BM\x00\x00\x00\x00",
-        b"\x00\x00\x00\x18ftypheic",
+        // An MP4 video and a QuickTime movie: ISO BMFF, not HEIF.
+        b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2",
+        b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00qt  ",
+        // Too short to hold a brand.
+        b"\x00\x00\x00\x0cftyp",
         b"hello world",
         b"",
         b"\xFF\xD8",
@@ -311,7 +323,7 @@ fn every_fixture_upload_is_ingested() {
         let bytes = fixture(name);
         let probe = probe(&bytes, LIMITS).unwrap();
         let ingested = ingest(&bytes, LIMITS).unwrap();
-        assert_eq!(ingested.format, probe.format, "{name}");
+        assert_eq!(SourceFormat::from(ingested.format), probe.format, "{name}");
         assert_eq!(
             (ingested.width, ingested.height),
             probe.display_dimensions(),
@@ -438,7 +450,7 @@ fn every_corpus_file_renders_all_thumbnails() {
         "w09_art_arc_alpha.webp",
     ] {
         let bytes = fixture(name);
-        let format = sniff(&bytes).unwrap();
+        let format = sniff(&bytes).unwrap().served(false);
         let out = render(&bytes, LIMITS, &thumbnail_variants(format)).unwrap();
         for r in out {
             let side = r.variant.size.side().unwrap();
@@ -448,7 +460,7 @@ fn every_corpus_file_renders_all_thumbnails() {
                 "{name} {}",
                 r.variant.size
             );
-            assert_eq!(sniff(&r.bytes).unwrap(), format);
+            assert_eq!(sniff(&r.bytes).unwrap(), format.into());
             assert!(!r.bytes.windows(4).any(|w| w == b"Exif"));
         }
     }
@@ -514,8 +526,12 @@ fn thumbhashes_are_small_and_follow_the_picture() {
         "w06_photo_sunset.webp",
     ] {
         let bytes = crate::testing::fixture(name);
-        let renditions =
-            render(&bytes, limits, &thumbnail_variants(sniff(&bytes).unwrap())).unwrap();
+        let renditions = render(
+            &bytes,
+            limits,
+            &thumbnail_variants(sniff(&bytes).unwrap().served(false)),
+        )
+        .unwrap();
         let smallest = renditions.iter().min_by_key(|r| r.width).unwrap();
         let hash = thumbhash(&smallest.bytes).unwrap();
         assert!(
@@ -534,4 +550,164 @@ fn thumbhashes_are_small_and_follow_the_picture() {
     let big = crate::testing::fixture("j05_photo_bridge.jpg");
     assert!(thumbhash(&big).is_ok());
     assert!(thumbhash(b"not an image").is_err());
+}
+
+// HEIC and AVIF uploads (issue 22 §2): `fixtures/heif`, 640×400 copies of
+// j09_photo_eveningglow.jpg and of an image with real transparency, made
+// by `fixtures/heif/make.sh`.
+
+/// The 100×100 PNG thumbnail of a file, as the service renders it.
+fn thumb_100(bytes: &[u8]) -> RgbImage {
+    let out = render(
+        bytes,
+        LIMITS,
+        &[Variant::new(Size::THUMB_100, ImageFormat::Png)],
+    )
+    .unwrap();
+    decode_plain(&out[0].bytes).to_rgb8()
+}
+
+/// The photo's pixels as decoded, before any colour conversion.
+fn heif_raw_pixels(name: &str) -> RgbImage {
+    decode(&heif_fixture(name), LIMITS).unwrap().image.to_rgb8()
+}
+
+#[test]
+fn heic_and_avif_uploads_are_stored_as_jpeg_or_webp_upright() {
+    for (name, format, dims) in [
+        ("heic_photo.heic", ImageFormat::Jpeg, (640, 400)),
+        ("heic_p3_icc.heic", ImageFormat::Jpeg, (640, 400)),
+        ("avif_grid_10bit.avif", ImageFormat::Jpeg, (640, 400)),
+        ("avif_irot1_imir1.avif", ImageFormat::Jpeg, (400, 640)),
+        ("avif_p3_nclx.avif", ImageFormat::Jpeg, (640, 400)),
+        ("avif_alpha.avif", ImageFormat::Webp, (640, 400)),
+    ] {
+        let bytes = heif_fixture(name);
+        let probe = probe(&bytes, LIMITS).unwrap();
+        assert_eq!(
+            (probe.width, probe.height, probe.orientation),
+            (dims.0, dims.1, 1),
+            "{name}"
+        );
+        let ingested = ingest(&bytes, LIMITS).unwrap();
+        assert_eq!(ingested.format, format, "{name}");
+        assert_eq!((ingested.width, ingested.height), dims, "{name}");
+        let kept = super::probe(&ingested.bytes, LIMITS).unwrap();
+        assert_eq!(kept.format, format.into(), "{name}");
+        assert_eq!(
+            (kept.width, kept.height, kept.orientation),
+            (dims.0, dims.1, 1)
+        );
+        assert!(!ingested.bytes.windows(4).any(|w| w == b"Exif"), "{name}");
+        // The stored copy renders like the HEIF itself (a JPEG: its q85
+        // re-encode and its thumbnail's DCT-scaled decode, 2.7-2.9 levels
+        // here; a colour or orientation error is tens).
+        let (from_heif, from_kept) = (thumb_100(&bytes), thumb_100(&ingested.bytes));
+        let diff = crate::testing::mean_abs_diff(&from_heif, &from_kept);
+        assert!(diff < 4.0, "{name}: stored copy {diff} levels off");
+        for r in render(&bytes, LIMITS, &thumbnail_variants(format)).unwrap() {
+            let side = r.variant.size.side().unwrap().min(400);
+            assert_eq!((r.width, r.height), (side, side), "{name}");
+        }
+    }
+    // Alpha survives into the WebP.
+    let webp = ingest(&heif_fixture("avif_alpha.avif"), LIMITS).unwrap();
+    let rgba = decode_plain(&webp.bytes).to_rgba8();
+    let alpha = |p: &image::Rgba<u8>| p[3];
+    let (min, max) = (
+        rgba.pixels().map(alpha).min(),
+        rgba.pixels().map(alpha).max(),
+    );
+    // The source's alpha runs from 0 to 122.
+    assert!(min < Some(8) && max > Some(110), "alpha {min:?}..{max:?}");
+}
+
+/// A grid of tiles is assembled in place, a 10-bit image comes down to 8
+/// bits, and a Display P3 photo — ICC profile or `nclx` box — renders as
+/// the sRGB one does (and visibly not when its colour is ignored).
+#[test]
+fn heif_grids_bit_depths_and_colour_come_out_as_the_srgb_photo() {
+    let reference = thumb_100(&heif_fixture("heic_photo.heic"));
+    let diff =
+        |name: &str| crate::testing::mean_abs_diff(&thumb_100(&heif_fixture(name)), &reference);
+    let grid = diff("avif_grid_10bit.avif");
+    assert!(grid < 2.0, "grid: {grid}");
+    let plain = heif_raw_pixels("heic_photo.heic");
+    for name in ["heic_p3_icc.heic", "avif_p3_nclx.avif"] {
+        let converted = diff(name);
+        let ignored = crate::testing::mean_abs_diff(&heif_raw_pixels(name), &plain);
+        assert!(
+            converted < 2.0,
+            "{name}: {converted} levels off the sRGB photo"
+        );
+        assert!(
+            ignored > 2.0 * converted,
+            "{name}: ignored {ignored}, converted {converted}"
+        );
+    }
+}
+
+/// `irot` and `imir` are applied: the decode is upright as the file says.
+#[test]
+fn heif_rotation_and_mirroring_are_applied() {
+    let photo = DynamicImage::ImageRgb8(heif_raw_pixels("heic_photo.heic"));
+    let turned = heif_raw_pixels("avif_irot1_imir1.avif");
+    // irot 1: 90° anticlockwise; then imir 1: mirrored left to right.
+    let expected = photo.rotate270().fliph().to_rgb8();
+    let wrong = photo.rotate90().to_rgb8();
+    let (right, other) = (
+        crate::testing::mean_abs_diff(&turned, &expected),
+        crate::testing::mean_abs_diff(&turned, &wrong),
+    );
+    assert!(right < 3.0 && other > 5.0 * right, "{right} vs {other}");
+}
+
+/// `heic_photo.heic` with the four bytes at the first `tag` replaced by
+/// `with` (offset `skip` after it).
+fn patched(tag: &[u8; 4], skip: usize, with: &[u8]) -> Vec<u8> {
+    let mut bytes = heif_fixture("heic_photo.heic");
+    let at = bytes.windows(4).position(|w| w == tag).unwrap() + 4 + skip;
+    bytes[at..at + with.len()].copy_from_slice(with);
+    bytes
+}
+
+#[test]
+fn broken_heif_files_are_refused() {
+    let heic = heif_fixture("heic_photo.heic");
+    // `ispe` (version and flags, then width and height) lying smaller, and
+    // so large that the budget refuses it unread.
+    let small = [64u32.to_be_bytes(), 40u32.to_be_bytes()].concat();
+    let huge = [20_000u32.to_be_bytes(), 20_000u32.to_be_bytes()].concat();
+    // The image item claims to be AV1 (`infe` type `av01`) but is HEVC.
+    for (what, bytes) in [
+        ("truncated", heic[..heic.len() / 2].to_vec()),
+        ("header only", heic[..200].to_vec()),
+        ("ispe smaller than the image", patched(b"ispe", 4, &small)),
+        ("HEVC item claiming AV1", patched(b"hvc1", 0, b"av01")),
+    ] {
+        assert!(
+            matches!(ingest(&bytes, LIMITS), Err(ImageError::Invalid(_))),
+            "{what}: {:?}",
+            ingest(&bytes, LIMITS).map(|i| (i.width, i.height))
+        );
+    }
+    let r = probe(&patched(b"ispe", 4, &huge), LIMITS);
+    assert!(
+        matches!(r, Err(ImageError::TooManyPixels { width: 20_000, .. })),
+        "{r:?}"
+    );
+    let tight = Limits {
+        max_pixels: 100_000,
+    };
+    assert!(matches!(
+        ingest(&heic, tight),
+        Err(ImageError::TooManyPixels {
+            width: 640,
+            height: 400,
+            ..
+        })
+    ));
+    // Decoded whole: the decode budget reserves libheif's planes too.
+    let probe = probe(&heic, LIMITS).unwrap();
+    assert!(memory_needed(&probe, Some(100)) >= 640 * 400 * (6 + 3 + 3 + 8));
 }

@@ -73,6 +73,133 @@ impl fmt::Display for ImageFormat {
     }
 }
 
+/// The format of an upload, from its magic bytes: the three the service
+/// serves, plus the HEIF family phones shoot (decode only; issue 22). A
+/// HEIC or AVIF upload is stored and served as [`SourceFormat::served`]'s
+/// format, made at upload ([`crate::ingest`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceFormat {
+    /// JPEG.
+    Jpeg,
+    /// PNG.
+    Png,
+    /// WebP.
+    Webp,
+    /// HEIF with HEVC-coded images (`ftyp` brands `heic`, `heix`, `mif1`, ...):
+    /// iPhone photos.
+    Heic,
+    /// HEIF with AV1-coded images (`ftyp` brands `avif`, `avis`).
+    Avif,
+}
+
+impl SourceFormat {
+    /// Every upload format, in the order the contract lists them.
+    pub const ALL: [SourceFormat; 5] = [
+        SourceFormat::Jpeg,
+        SourceFormat::Png,
+        SourceFormat::Webp,
+        SourceFormat::Heic,
+        SourceFormat::Avif,
+    ];
+
+    /// The upload formats this build decodes: [`SourceFormat::ALL`] with
+    /// the `heif` feature; JPEG, PNG and WebP without it.
+    pub fn accepted() -> &'static [SourceFormat] {
+        if cfg!(feature = "heif") {
+            &Self::ALL
+        } else {
+            &Self::ALL[..3]
+        }
+    }
+
+    /// The formats of [`SourceFormat::accepted`] as people name them:
+    /// `JPEG, PNG, WebP, HEIC or AVIF`.
+    pub fn accepted_names() -> String {
+        let names: Vec<&str> = Self::accepted()
+            .iter()
+            .map(|f| match f {
+                Self::Jpeg => "JPEG",
+                Self::Png => "PNG",
+                Self::Webp => "WebP",
+                Self::Heic => "HEIC",
+                Self::Avif => "AVIF",
+            })
+            .collect();
+        match names.split_last() {
+            Some((last, [])) => (*last).to_owned(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
+
+    /// `jpeg`, `png`, `webp`, `heic`, `avif`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Heic => "heic",
+            Self::Avif => "avif",
+            other => other.served(false).as_str(),
+        }
+    }
+
+    /// The MIME type a client declares for a direct upload (`image/heic`
+    /// for any HEVC-coded HEIF; `image/heif` is accepted as its alias by
+    /// [`SourceFormat::from_mime`]).
+    pub fn mime(self) -> &'static str {
+        match self {
+            Self::Heic => "image/heic",
+            Self::Avif => "image/avif",
+            other => other.served(false).mime(),
+        }
+    }
+
+    /// File extension of default file names: `jpg`, `png`, `webp`, `heic`,
+    /// `avif`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Heic | Self::Avif => self.as_str(),
+            other => other.served(false).extension(),
+        }
+    }
+
+    /// Parses a declared MIME type: the served formats' and `image/heic`,
+    /// `image/heif`, `image/avif`.
+    pub fn from_mime(mime: &str) -> Option<Self> {
+        match mime {
+            "image/heif" => Some(Self::Heic),
+            _ => Self::ALL.into_iter().find(|f| f.mime() == mime),
+        }
+    }
+
+    /// The format the stored original takes: the same for JPEG, PNG and
+    /// WebP; for HEIC and AVIF, which not every browser shows, JPEG — or
+    /// WebP when the image has alpha (`alpha`), which JPEG cannot carry.
+    pub fn served(self, alpha: bool) -> ImageFormat {
+        match self {
+            Self::Jpeg => ImageFormat::Jpeg,
+            Self::Png => ImageFormat::Png,
+            Self::Webp => ImageFormat::Webp,
+            Self::Heic | Self::Avif if alpha => ImageFormat::Webp,
+            Self::Heic | Self::Avif => ImageFormat::Jpeg,
+        }
+    }
+}
+
+impl From<ImageFormat> for SourceFormat {
+    fn from(format: ImageFormat) -> Self {
+        match format {
+            ImageFormat::Jpeg => Self::Jpeg,
+            ImageFormat::Png => Self::Png,
+            ImageFormat::Webp => Self::Webp,
+        }
+    }
+}
+
+impl fmt::Display for SourceFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A size the service serves: a square thumbnail of a side in pixels
 /// (contract, "Fetch the image": `100x100`, `300x300`, `1200x1200`; more
 /// when `THUMBNAIL_SIZES` configures them), or the original.
