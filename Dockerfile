@@ -15,7 +15,9 @@ ARG RUST_VERSION=1.88
 
 FROM rust:${RUST_VERSION}-bookworm AS build
 # musl-tools: the C codecs (mozjpeg, libwebp) compile with musl-gcc;
-# nasm: libjpeg-turbo's SIMD.
+# nasm: libjpeg-turbo's SIMD. `--no-default-features`: without HEIC and
+# AVIF (Debian has no static libheif for a static binary; README, "HEIC and
+# AVIF").
 RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools nasm \
  && rm -rf /var/lib/apt/lists/*
@@ -24,7 +26,7 @@ WORKDIR /src
 COPY . .
 RUN target="$(uname -m)-unknown-linux-musl" \
  && export "CC_$(echo "$target" | tr - _)=musl-gcc" \
- && cargo build --release --locked --target "$target" \
+ && cargo build --release --locked --target "$target" --no-default-features \
       -p avatar-upload -p avatar-get -p avatar-metadata -p avatar-delete \
       -p avatar-thumbnail -p avatar-purge -p avatar-local \
  && mkdir -p /out \

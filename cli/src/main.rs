@@ -39,7 +39,8 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct RenderArgs {
-    /// Input images (JPEG, PNG or WebP; the format comes from the magic bytes).
+    /// Input images (JPEG, PNG, WebP, HEIC or AVIF; the format comes from the
+    /// magic bytes).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Directory for the outputs (created if missing).
@@ -49,7 +50,7 @@ struct RenderArgs {
     /// and original.
     #[arg(long, value_delimiter = ',', default_value = "100,300,1200", value_parser = parse_size)]
     sizes: Vec<Size>,
-    /// Output format; default: each input's own.
+    /// Output format; default: each input's own (JPEG for HEIC and AVIF).
     #[arg(long, value_parser = parse_format)]
     format: Option<ImageFormat>,
     /// Pixel budget (width × height), checked before decoding.
@@ -83,7 +84,7 @@ fn render_file(args: &RenderArgs, path: &Path) -> anyhow::Result<serde_json::Val
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let format = match args.format {
         Some(f) => f,
-        None => pipeline::sniff(&bytes)?,
+        None => pipeline::sniff(&bytes)?.served(false),
     };
     let variants: Vec<Variant> = args
         .sizes

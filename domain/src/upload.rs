@@ -3,13 +3,14 @@
 //! storage or database call. The HTTP edge maps [`DirectUploadError`] to
 //! the contract's status codes (400, 413).
 
-use crate::ImageFormat;
+use crate::{ImageFormat, SourceFormat};
 
 /// Body of `POST /api/v1/avatars/uploads`, as the client sends it.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectUploadRequest {
-    /// `image/jpeg`, `image/png` or `image/webp`.
+    /// `image/jpeg`, `image/png`, `image/webp`, `image/heic` (or
+    /// `image/heif`) or `image/avif`.
     pub content_type: String,
     /// The file's exact size, bytes: 1 to `MAX_UPLOAD_BYTES`.
     pub content_length: u64,
@@ -21,7 +22,11 @@ pub struct DirectUploadRequest {
 /// A direct upload request that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectUpload {
-    /// The declared format, which the presigned PUT requires as its type.
+    /// The declared format, whose MIME type the presigned PUT requires.
+    pub source: SourceFormat,
+    /// The format the avatar is recorded with until its file arrives:
+    /// the declared one, or JPEG for HEIC and AVIF (ingest decides, from
+    /// the file, between JPEG and WebP: [`SourceFormat::served`]).
     pub format: ImageFormat,
     /// The declared size, bytes: 1 to the limit.
     pub content_length: u64,
@@ -59,8 +64,9 @@ impl DirectUpload {
     pub fn parse(body: &[u8], max_bytes: u64) -> Result<Self, DirectUploadError> {
         let request: DirectUploadRequest =
             serde_json::from_slice(body).map_err(DirectUploadError::Body)?;
-        let format =
-            ImageFormat::from_mime(request.content_type.trim()).ok_or(DirectUploadError::Format)?;
+        let source = SourceFormat::from_mime(request.content_type.trim())
+            .filter(|f| SourceFormat::accepted().contains(f))
+            .ok_or(DirectUploadError::Format)?;
         if request.content_length > max_bytes {
             return Err(DirectUploadError::TooLarge {
                 max_size: max_bytes,
@@ -71,10 +77,11 @@ impl DirectUpload {
         }
         let file_name = file_name_or_default(
             &sanitize_file_name(request.file_name.as_deref().unwrap_or_default()),
-            format.extension(),
+            source.extension(),
         );
         Ok(Self {
-            format,
+            source,
+            format: source.served(false),
             content_length: request.content_length,
             file_name,
         })
@@ -128,6 +135,7 @@ mod tests {
         assert_eq!(
             ok,
             DirectUpload {
+                source: SourceFormat::Png,
                 format: ImageFormat::Png,
                 content_length: 10,
                 file_name: "b.png".into()
@@ -136,6 +144,14 @@ mod tests {
         let default_name =
             DirectUpload::parse(br#"{"content_type":"image/webp","content_length":1}"#, 10);
         assert_eq!(default_name.unwrap().file_name, "avatar.webp");
+        let heic = DirectUpload::parse(br#"{"content_type":"image/heif","content_length":1}"#, 10)
+            .unwrap();
+        assert_eq!(
+            (heic.source, heic.format, heic.file_name.as_str()),
+            (SourceFormat::Heic, ImageFormat::Jpeg, "avatar.heic")
+        );
+        let avif = DirectUpload::parse(br#"{"content_type":"image/avif","content_length":1}"#, 10);
+        assert_eq!(avif.unwrap().source.mime(), "image/avif");
         for (body, expected) in [
             (&br#"not json"#[..], "Body"),
             (

@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use avatar_shared::http::{etag_header, if_none_match, route_not_found, ApiError};
+use avatar_shared::pipeline::SourceFormat;
 use avatar_shared::routes::WEB_ROUTES;
 use avatar_shared::storage::Storage;
-use avatar_shared::{AppState, Config, ImageFormat};
+use avatar_shared::{AppState, Config};
 use axum::extract::{RawPathParams, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -80,7 +81,7 @@ pub fn client_config(config: &Config) -> serde_json::Value {
         "max_upload_bytes": config.max_upload_bytes,
         "inline_upload_bytes": config.inline_upload_bytes,
         "max_pixels": config.max_pixels,
-        "mime_types": ImageFormat::ALL.iter().map(|f| f.mime()).collect::<Vec<_>>(),
+        "mime_types": SourceFormat::accepted().iter().map(|f| f.mime()).collect::<Vec<_>>(),
         "sizes": config.thumbnail_sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
         "auth": {"mode": config.auth_mode.as_str(), "user_claim": config.jwt.user_claim},
     })

@@ -151,7 +151,10 @@ async fn bad_inputs_get_contract_errors_and_leave_nothing_behind() {
             "{name}: {body}"
         );
         if error == "Invalid file format" {
-            assert_eq!(body["details"], "Supported formats: jpeg, png, webp");
+            assert_eq!(
+                body["details"],
+                "Supported formats: jpeg, png, webp, heic, avif"
+            );
         }
         if error == "Image dimensions too large" {
             assert_eq!(body["max_pixels"], 50_000_000);

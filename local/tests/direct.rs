@@ -335,3 +335,56 @@ async fn a_presigned_put_takes_nothing_but_the_signed_type_and_length() {
     assert_eq!(send(&app, upload, photo).await, 200);
     app.stop().await;
 }
+
+/// Phone photos (issue 22 §2): a HEIC by multipart upload and an AVIF with
+/// alpha by direct upload become a JPEG and a WebP avatar — what every
+/// browser shows at `size=original` — with their thumbnails, and nothing
+/// of the HEIF container left in storage.
+#[tokio::test]
+async fn heic_and_avif_uploads_become_jpeg_and_webp_avatars() {
+    let app = TestApp::spawn().await;
+    let heic = avatar_pipeline::testing::heif_fixture("heic_p3_icc.heic");
+    let (status, body) = {
+        let res = app.upload("hana", "IMG_0001.HEIC", heic).await;
+        (res.status().as_u16(), res.json::<Value>().await.unwrap())
+    };
+    assert_eq!(status, 201, "{body}");
+    let heic_id = body["id"].as_str().unwrap().to_owned();
+
+    let avif = avatar_pipeline::testing::heif_fixture("avif_alpha.avif");
+    let (status, body) = create(
+        &app,
+        Some("hana"),
+        json!({"content_type": "image/avif", "content_length": avif.len()}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["upload"]["headers"]["content-type"], "image/avif");
+    let avif_id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(send(&app, &body["upload"], avif).await, 200);
+
+    for (id, name, mime, dims) in [
+        (&heic_id, "IMG_0001.HEIC", "image/jpeg", (640, 400)),
+        (&avif_id, "avatar.avif", "image/webp", (640, 400)),
+    ] {
+        let meta = app.wait_for_status(id, "ready", READY).await;
+        assert_eq!(meta["file_name"], name);
+        assert_eq!(meta["mime_type"], mime, "{meta}");
+        assert_eq!(meta["dimensions"]["width"], dims.0);
+        assert_eq!(meta["dimensions"]["height"], dims.1);
+        let res = app
+            .get(&format!("/api/v1/avatars/{id}?size=original"))
+            .await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], mime);
+        let bytes = res.bytes().await.unwrap();
+        assert!(!bytes.windows(4).any(|w| w == b"Exif" || w == b"ftyp"));
+        let res = app.get(&format!("/api/v1/avatars/{id}?size=100x100")).await;
+        assert_eq!(res.status(), 200);
+        let img = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
+        assert_eq!((img.width(), img.height()), (100, 100));
+    }
+    // The direct upload's incoming object is gone once ingested.
+    assert!(app.keys("uploads/").await.is_empty());
+    app.stop().await;
+}

@@ -167,7 +167,10 @@ async fn form_errors_are_json_for_programs_and_html_for_people() {
     assert_eq!(res.status(), 400);
     assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
     let page = res.text().await.unwrap();
-    assert!(page.contains("not a JPEG, PNG or WebP image"), "{page}");
+    assert!(
+        page.contains("not a JPEG, PNG, WebP, HEIC or AVIF image"),
+        "{page}"
+    );
     assert!(page.contains("href=\"/web/upload\""));
 
     // Over the (small) limit: 413 kept, the limit in words.

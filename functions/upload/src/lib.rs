@@ -196,7 +196,7 @@ pub async fn create_direct_upload(
         .storage
         .presigned_put(
             &key,
-            format.mime(),
+            request.source.mime(),
             request.content_length,
             avatar_shared::telemetry::trace::carrier(),
             ttl,
@@ -214,7 +214,7 @@ pub async fn create_direct_upload(
         )
         .await?;
     let expires_at = avatar.created_at + chrono::Duration::from_std(ttl).unwrap_or_default();
-    tracing::info!(bytes = request.content_length, format = %format, "direct upload URL issued");
+    tracing::info!(bytes = request.content_length, format = %request.source, "direct upload URL issued");
     let body = DirectUploadCreated {
         id,
         upload: PresignedRequest {

@@ -119,6 +119,16 @@ impl std::fmt::Display for Chain<'_> {
     }
 }
 
+/// The 400 "Invalid file format" details: `Supported formats: jpeg, png,
+/// webp, heic, avif` (the formats this build decodes, contract "Upload").
+fn supported_formats() -> String {
+    let names: Vec<&str> = crate::pipeline::SourceFormat::accepted()
+        .iter()
+        .map(|f| f.as_str())
+        .collect();
+    format!("Supported formats: {}", names.join(", "))
+}
+
 impl ApiError {
     /// A 400 with a title and details.
     pub fn bad_request(error: &'static str, details: impl Into<String>) -> Self {
@@ -149,7 +159,7 @@ impl ApiError {
             ),
             Self::InvalidFileFormat => (
                 StatusCode::BAD_REQUEST,
-                json!({"error": "Invalid file format", "details": "Supported formats: jpeg, png, webp"}),
+                json!({"error": "Invalid file format", "details": supported_formats()}),
             ),
             Self::InvalidImage(details) => (
                 StatusCode::BAD_REQUEST,

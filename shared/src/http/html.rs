@@ -18,9 +18,10 @@ impl ApiError {
                 "The file is larger than the limit of {}.",
                 human_bytes(*max_size)
             ),
-            Self::InvalidFileFormat => {
-                "This file is not a JPEG, PNG or WebP image; choose one of those.".into()
-            }
+            Self::InvalidFileFormat => format!(
+                "This file is not a {} image; choose one of those.",
+                crate::pipeline::SourceFormat::accepted_names()
+            ),
             Self::Unauthorized => "Enter your user id before uploading.".into(),
             _ => match body.get("details").and_then(Value::as_str) {
                 Some(details) => format!("{}: {details}.", body["error"].as_str().unwrap_or("")),
