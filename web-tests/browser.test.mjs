@@ -163,6 +163,36 @@ test("upload by file picker, watch it process, see the 300 px thumbnail, delete 
   assert.deepEqual(await listAvatars(user), [], "the API agrees it is gone");
 });
 
+test("an iPhone photo (HEIC, Display P3) uploads from the page and shows as an sRGB thumbnail", async (t) => {
+  const page = await newPage(t);
+  const user = uniqueUser("heic");
+  const heic = new URL("../fixtures/heif/heic_p3_icc.heic", import.meta.url);
+  await open(page, "/web/upload");
+  await page.fill("#user-id", user);
+  await page.setInputFiles("#file", heic.pathname);
+  // Sniffed as HEIC in the page; Chromium cannot preview it, the server decodes it.
+  await page.locator("#preview-info", { hasText: "HEIC" }).waitFor();
+  assert.equal(await page.locator("#message[role=alert]").count(), 0, "not refused in the page");
+  await page.click("#submit");
+  await page.locator("#result-link").waitFor({ timeout: TIMEOUT });
+  const [avatar] = await listAvatars(user);
+  assert.equal(avatar.mime_type, "image/jpeg", "stored as the JPEG every browser shows");
+  await page.click("#result-link");
+  const tile = page.locator(".tile").first();
+  await tile.locator(".status-badge").filter({ hasText: "ready" }).waitFor({ timeout: TIMEOUT });
+  const img = tile.locator("img");
+  await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await img.elementHandle());
+  assert.deepEqual(await img.evaluate((el) => [el.naturalWidth, el.naturalHeight]), [300, 300]);
+  // The 100 px variant as a browser shows it (the closing note's screenshot).
+  await page.goto(`${BASE}/api/v1/avatars/${avatar.id}?size=100x100`);
+  const shown = await page.evaluate(() => {
+    const el = document.querySelector("img");
+    return el && [el.naturalWidth, el.naturalHeight];
+  });
+  assert.deepEqual(shown, [100, 100]);
+  await page.screenshot({ path: join(ARTIFACTS, "heic-p3-100px.png") });
+});
+
 test("upload by drag and drop", async (t) => {
   const page = await newPage(t);
   const user = uniqueUser("drop");
@@ -304,7 +334,7 @@ test("without JavaScript the form posts and lands on the gallery (303)", async (
     page.click("#submit"),
   ]);
   assert.equal(rejected.status(), 400);
-  assert.match(await page.textContent("[role=alert]"), /not a JPEG, PNG or WebP image/);
+  assert.match(await page.textContent("[role=alert]"), /not a JPEG, PNG, WebP, HEIC or AVIF image/);
   assert.equal((await listAvatars(user)).length, 1, "nothing stored for the rejected file");
 });
 
@@ -317,7 +347,7 @@ test("rejected files show why, before and after sending", async (t) => {
 
   // Not an image (whatever its name): refused in the page, nothing sent.
   await page.setInputFiles("#file", { name: "cat.png", mimeType: "image/png", buffer: Buffer.from("GIF89a not really") });
-  await message.filter({ hasText: "not a JPEG, PNG or WebP image" }).waitFor();
+  await message.filter({ hasText: "not a JPEG, PNG, WebP, HEIC or AVIF image" }).waitFor();
   assert.equal(await message.getAttribute("role"), "alert");
 
   // Over the server's limit (from config.json): refused in the page.

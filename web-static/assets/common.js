@@ -96,7 +96,9 @@ export async function loadConfig() {
     const response = await fetch("/web/config.json", { cache: "no-cache" });
     if (!response.ok) return DEFAULT_CONFIG;
     const loaded = await response.json();
-    return { ...DEFAULT_CONFIG, ...loaded, auth: { ...DEFAULT_CONFIG.auth, ...(loaded.auth || {}) } };
+    const config = { ...DEFAULT_CONFIG, ...loaded, auth: { ...DEFAULT_CONFIG.auth, ...(loaded.auth || {}) } };
+    acceptedTypes = config.mime_types;
+    return config;
   } catch {
     return DEFAULT_CONFIG;
   }
@@ -121,12 +123,45 @@ export function humanBytes(n) {
  * "webp", or null.
  */
 export async function sniffFormat(file) {
-  const head = new Uint8Array(await file.slice(0, 12).arrayBuffer());
+  const head = new Uint8Array(await file.slice(0, 64).arrayBuffer());
   const starts = (bytes, at = 0) => bytes.every((b, i) => head[at + i] === b);
   if (starts([0xff, 0xd8, 0xff])) return "jpeg";
   if (starts([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return "png";
   if (starts([0x52, 0x49, 0x46, 0x46]) && starts([0x57, 0x45, 0x42, 0x50], 8)) return "webp";
+  return heifFormat(head);
+}
+
+const HEVC_BRANDS = ["heic", "heix", "heim", "heis", "hevc", "hevx"];
+const AV1_BRANDS = ["avif", "avis"];
+const GENERIC_BRANDS = ["mif1", "msf1"];
+
+/** "heic" or "avif" from a HEIF file's leading `ftyp` box (its major brand,
+ *  then its compatible ones, AV1 first), as the server sniffs it
+ *  (pipeline/src/heif.rs); null for anything else. */
+function heifFormat(head) {
+  const text = (at) => String.fromCharCode(...head.subarray(at, at + 4));
+  if (head.length < 16 || text(4) !== "ftyp") return null;
+  const size = new DataView(head.buffer).getUint32(0);
+  const end = Math.min(Math.max(size, 16), head.length);
+  const major = text(8);
+  const compatible = [];
+  for (let at = 16; at + 4 <= end; at += 4) compatible.push(text(at));
+  if (AV1_BRANDS.includes(major)) return "avif";
+  if (HEVC_BRANDS.includes(major)) return "heic";
+  if (compatible.some((b) => AV1_BRANDS.includes(b))) return "avif";
+  if (GENERIC_BRANDS.includes(major) || compatible.some((b) => HEVC_BRANDS.includes(b) || GENERIC_BRANDS.includes(b))) {
+    return "heic";
+  }
   return null;
+}
+
+const FORMAT_NAMES = { "image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WebP", "image/heic": "HEIC", "image/avif": "AVIF" };
+let acceptedTypes = DEFAULT_CONFIG.mime_types;
+
+/** The accepted formats in words: "JPEG, PNG, WebP, HEIC or AVIF". */
+function acceptedNames() {
+  const names = acceptedTypes.map((t) => FORMAT_NAMES[t] || t);
+  return names.length > 1 ? `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]}` : names.join("");
 }
 
 /** A sentence for a person from an API error body and status. */
@@ -134,7 +169,7 @@ export function describeError(status, body) {
   const error = body && body.error;
   switch (error) {
     case "Invalid file format":
-      return "This file is not a JPEG, PNG or WebP image; choose one of those.";
+      return `This file is not a ${acceptedNames()} image; choose one of those.`;
     case "File too large":
       return `The file is larger than the limit of ${humanBytes(body.max_size)}.`;
     case "Image dimensions too large":

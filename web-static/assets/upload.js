@@ -75,7 +75,7 @@ async function choose(file) {
   chosen.format = format;
   if (file.size === 0) {
     chosen.error = "This file is empty; choose a picture.";
-  } else if (!format) {
+  } else if (!format || !config.mime_types.includes(`image/${format}`)) {
     chosen.error = describeError(400, { error: "Invalid file format" });
   } else if (file.size > config.max_upload_bytes) {
     chosen.error = `This file is ${humanBytes(file.size)}; the limit is ${humanBytes(config.max_upload_bytes)}.`;
