@@ -15,7 +15,7 @@ INSTALLERS='apt-get +(install|update)|pip3? +install|-m +venv|npm +(ci|install)|
 
 # scan FILE...: prints FILE:LINE for each installer outside deps.sh.
 scan() {
-  grep -nHE "$INSTALLERS" "$@" 2>/dev/null | grep -vE '^[^:]+:[0-9]+: *#' || true
+  grep -InHE "$INSTALLERS" "$@" 2>/dev/null | grep -vE '^[^:]+:[0-9]+: *#' || true
 }
 
 planted="$(mktemp)"
@@ -39,7 +39,7 @@ known="$(sed -n 's/^ *\([a-z0-9 |-]*\)).*/\1/p' scripts/deps.sh | tr '|' '\n' | 
 status=0
 while read -r name; do
   grep -qx -- "$name" <<<"$known" || { echo "check-deps: \`need $name\`: deps.sh knows no $name" >&2; status=1; }
-done < <(grep -hvE '^\s*#' "${files[@]}" |
+done < <(grep -IhvE '^\s*#' "${files[@]}" |
   grep -oE '(^|[;&|] *|^ +)need( +[a-z0-9-]+)+|scripts/deps\.sh( +[a-z0-9-]+)+' |
   sed -E 's/.*(need|deps\.sh)//' | tr ' ' '\n' | grep -v '^$' | sort -u)
 [ "$status" = 0 ] && echo "check-deps: ${#files[@]} files, every install through scripts/deps.sh"

@@ -19,6 +19,8 @@ read -ra targets <<<"${FUZZ_TARGETS:-$(cargo +nightly fuzz list | tr '\n' ' ')}"
 # libjpeg's function-local statics of one name (jcdctmgr.c's `aanscales`)
 # trip ASan's one-definition check for gcc-compiled C; not globals, not a bug.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_odr_violation=0"
+# Leaks inside system libraries, reproduced without our code (fuzz/lsan.supp).
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$ROOT/fuzz/lsan.supp"
 # Seeds per target; each run's corpus grows in fuzz/corpus/TARGET (ignored).
 seeds() {
   case "$1" in

@@ -24,6 +24,8 @@ fn check_file_name(name: &str) {
 fuzz_target!(|data: &[u8]| {
     if let Ok(upload) = DirectUpload::parse(data, MAX_BYTES) {
         assert!((1..=MAX_BYTES).contains(&upload.content_length));
+        assert!(avatar_domain::SourceFormat::accepted().contains(&upload.source));
+        assert_eq!(upload.format, upload.source.served(false));
         assert!(!upload.file_name.is_empty());
         check_file_name(&upload.file_name);
     }

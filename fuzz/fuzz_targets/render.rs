@@ -1,5 +1,6 @@
 //! The thumbnail function's path on arbitrary bytes: sniff → probe →
-//! shrink-on-load decode → cover crop → encode (JPEG and WebP). Must never
+//! shrink-on-load decode (libheif for HEIC and AVIF) → colour → cover crop
+//! → encode (JPEG and WebP). Must never
 //! panic, never touch memory it does not own (AddressSanitizer), and never
 //! allocate past what the pixel budget allows.
 #![no_main]
