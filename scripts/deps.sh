@@ -161,7 +161,7 @@ deps_expand() {
       test) echo nasm libheif postgresql moto localstack tools chromium prometheus web-tests deploy-tests nightly cargo-fuzz ;;
       observe) echo nasm libheif postgresql moto prometheus ;;
       loadtest) echo nasm libheif postgresql moto wrk nginx loadtest-venv ;;
-      bench) echo nasm libheif bench-venv jpegtran colord-data ;;
+      bench) echo nasm libheif bench-venv jpegtran colord-data heif-tools ;;
       bench-telemetry) echo nasm libheif postgresql moto wrk ;;
       fuzz) echo nasm libheif nightly cargo-fuzz ;;
       lint) echo nasm libheif cargo-machete ;;

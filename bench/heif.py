@@ -1,0 +1,101 @@
+"""`make bench`, HEIC and AVIF part: phone-sized HEIC and AVIF copies of
+corpus photos through the avatar job, this project vs libvips (both decode
+with libheif: Debian's here, the one pyvips-binary bundles there), in the
+same run, pinned to one core, with peak RSS. Pillow reads neither without
+a plugin, so it is not in this table.
+
+Inputs, made here from CORPUS_DIR's photos (the `*_photo_*` JPEGs and
+WebPs, at their own size) with Debian's encoders, as a phone writes them:
+HEIC with `heif-enc -q 50` (x265, 8-bit 4:2:0) and AVIF with `avifenc
+--speed 8 --min 20 --max 40 -d 10` (libaom, 10-bit). No embedded thumbnail
+image (neither encoder writes one by default), so no engine can skip the
+full decode: HEIF has no shrink-on-load.
+
+usage: python heif.py AVATARS_BINARY CORPUS_DIR [--repeat N] [--out BENCHMARKS.md]
+"""
+import os
+import statistics
+import subprocess
+import tempfile
+
+from bench import arguments, engine_cmd, peak_rss, run
+from report import replace_section
+
+JOBS = [("100+300", "100,300")]
+ENGINES = ["avatars", "vips"]
+
+
+def heif_copies(corpus, into):
+    """(format, path) of a HEIC and an AVIF copy of each photo of `corpus`."""
+    out = []
+    for name in sorted(os.listdir(corpus)):
+        stem, ext = os.path.splitext(name)
+        if "_photo_" not in name or ext.lower() not in (".jpg", ".webp") or "exif" in name:
+            continue
+        src = os.path.join(corpus, name)
+        png = os.path.join(into, stem + ".png")
+        # Both encoders read PNG; libvips writes it (the photo's pixels).
+        import pyvips
+        pyvips.Image.new_from_file(src).pngsave(png, compression=1)
+        heic = os.path.join(into, stem + ".heic")
+        subprocess.run(["heif-enc", "-q", "50", "-o", heic, png], check=True, capture_output=True)
+        avif = os.path.join(into, stem + ".avif")
+        subprocess.run(["avifenc", "--jobs", "2", "--speed", "8", "--min", "20", "--max", "40", "-d", "10",
+                        png, avif], check=True, capture_output=True)
+        out += [("heic", heic), ("avif", avif)]
+    return out
+
+
+def main():
+    a = arguments()
+    work = tempfile.mkdtemp(prefix="avatars-heif-")
+    files = heif_copies(a.corpus, work)
+    paths = [p for _, p in files]
+    largest = max(paths, key=os.path.getsize)
+    out = tempfile.mkdtemp(dir=work)
+    lines = []
+    for job, sizes in JOBS:
+        ms = {e: {r["file"]: r["ms"] for r in run(engine_cmd(e, a.binary, sizes, a.repeat, paths, out))}
+              for e in ENGINES}
+        rss = {e: peak_rss(engine_cmd(e, a.binary, sizes, 1, [largest], out)) for e in ENGINES}
+        lines.append(f"\n### Job {job} (JPEG q85 outputs), ms/image, fastest of {a.repeat} runs\n")
+        lines.append("| inputs | n | avatars | libvips | avatars / libvips |")
+        lines.append("|---|---|---|---|---|")
+        for fmt in ["heic", "avif", "all"]:
+            fs = [p for f, p in files if fmt in (f, "all")]
+            mean = {e: statistics.fmean(ms[e][p] for p in fs) for e in ENGINES}
+            lines.append(f"| {fmt} | {len(fs)} | {mean['avatars']:.1f} | {mean['vips']:.1f} "
+                         f"| **{mean['avatars'] / mean['vips']:.2f}** |")
+        lines.append(
+            f"\nPeak RSS, one process doing this job on `{os.path.basename(largest)}`: "
+            + ", ".join(f"{e} {rss[e]:.0f} MiB" for e in ENGINES)
+            + " (libvips' includes the Python interpreter).\n"
+        )
+        lines.append("<details><summary>per file, ms</summary>\n")
+        lines.append("| file | avatars | libvips |")
+        lines.append("|---|---|---|")
+        for p in paths:
+            lines.append(f"| {os.path.basename(p)} | {ms['avatars'][p]:.1f} | {ms['vips'][p]:.1f} |")
+        lines.append("\n</details>")
+    text = "\n".join(lines)
+    print(text)
+    if a.out:
+        import pyvips
+        header = f"""## HEIC and AVIF: avatars vs libvips
+
+Reproduce: `make bench`, which runs
+`python bench/heif.py target/release/avatars $CORPUS --repeat {a.repeat} --out BENCHMARKS.md`.
+Inputs: a HEIC (`heif-enc -q 50`, x265) and a 10-bit AVIF (`avifenc --speed 8
+--min 20 --max 40 -d 10`, libaom) copy of each photo of `CORPUS={a.corpus}`,
+at the photo's own size, without embedded thumbnails. The job and timing are
+those of the thumbnails table: one process per engine pinned to one core; libvips
+does one `thumbnail_buffer` per size, so it decodes each file twice where this
+project decodes it once (neither can shrink a HEIF on load). Both decode with
+libheif: Debian 12's 1.15 (libde265, dav1d) here, pyvips-binary's own bundle
+for libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}.
+"""
+        replace_section(a.out, "heif", header + text)
+
+
+if __name__ == "__main__":
+    main()
