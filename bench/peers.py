@@ -1,12 +1,14 @@
 """Benchmark peers for `make bench`: libvips (pyvips.thumbnail_buffer) and
 Pillow doing the avatar job, timed in-process like `avatars render --repeat`.
 
-usage: python peers.py vips|pillow SIZES REPEAT FILE...
+usage: python peers.py vips|vips-srgb|pillow SIZES REPEAT FILE...
 prints one JSON line per file: {"file", "ms"} (fastest of REPEAT runs),
 excluding file reads, as the project's CLI measures itself.
 
 The job for each size S: decode (shrink-on-load where the library has it),
 EXIF orientation, S x S centre ("cover") crop, JPEG q85 without metadata.
+`vips-srgb` also converts an embedded ICC profile's colours to sRGB
+(`export_profile="srgb"`), as the project does.
 """
 import io
 import json
@@ -14,13 +16,13 @@ import sys
 import time
 
 
-def vips_job(data, sizes):
+def vips_job(data, sizes, **colour):
     import pyvips
     outs = []
     for s in sizes:
         # One thumbnail_buffer per size: libvips' own shrink-on-load,
         # auto-rotate, centre crop; never upscaled (size="down").
-        im = pyvips.Image.thumbnail_buffer(data, s, height=s, crop="centre", size="down")
+        im = pyvips.Image.thumbnail_buffer(data, s, height=s, crop="centre", size="down", **colour)
         if im.hasalpha():
             im = im.flatten(background=[255, 255, 255])
         outs.append(im.jpegsave_buffer(Q=85, keep="none"))
@@ -54,8 +56,9 @@ def pillow_job(data, sizes):
 def main():
     engine, sizes, repeat, files = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
     sizes = [int(s) for s in sizes.split(",")]
-    job = {"vips": vips_job, "pillow": pillow_job}[engine]
-    if engine == "vips":
+    job = {"vips": vips_job, "pillow": pillow_job,
+           "vips-srgb": lambda data, sizes: vips_job(data, sizes, export_profile="srgb")}[engine]
+    if engine.startswith("vips"):
         import pyvips
         pyvips.cache_set_max(0)  # no result cache between runs
         pyvips.concurrency_set(1)

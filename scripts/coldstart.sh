@@ -11,8 +11,11 @@ drop_database() {
 }
 trap 'drop_database; stack_down' EXIT
 stack_up "$(free_port)"
+# upload and thumbnail with HEIC and AVIF (`heif`: libheif, linked
+# dynamically), the heavier of their two builds; the other functions never
+# decode an upload.
 cargo build --release --locked -p avatar-upload -p avatar-get -p avatar-metadata -p avatar-delete \
-  -p avatar-thumbnail -p avatar-purge -p avatar-local
+  -p avatar-thumbnail -p avatar-purge -p avatar-local --features avatar-upload/heif,avatar-thumbnail/heif
 release="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 admin_url="${DATABASE_URL%/*}/postgres"
 use_isolated_names coldstart

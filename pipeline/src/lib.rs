@@ -600,8 +600,23 @@ pub fn render_with_scans(
             decode_opened(bytes, decoder, probe, render_short_side(variants), scans)?
         }
     };
-    // Every variant in sRGB: converted once, at the decoded (shrunk) size.
-    let decoded = decoded.into_srgb();
+    // Every variant in sRGB, converted where it costs least: once at the
+    // decoded (shrunk) size, or — when the variants have fewer pixels than
+    // that, as for a PNG or HEIF decoded whole — in each variant after its
+    // resize (`render_variant`). Untagged and sRGB images skip both.
+    let (w, h) = decoded.image.dimensions();
+    let outputs: u64 = variants
+        .iter()
+        .map(|v| match v.size.side() {
+            Some(side) => u64::from(thumbnail_side(side, w, h)).pow(2),
+            None => u64::from(w) * u64::from(h),
+        })
+        .sum();
+    let decoded = if outputs < u64::from(w) * u64::from(h) {
+        decoded
+    } else {
+        decoded.into_srgb()
+    };
     variants
         .iter()
         .map(|v| render_variant(&decoded, *v))
@@ -610,7 +625,9 @@ pub fn render_with_scans(
 
 /// Renders one variant from a decoded image: a `side`×`side` cover crop for
 /// thumbnails (`side = min(requested, short edge)`, never upscaled), the
-/// whole image for `original`; orientation applied; encoded as requested.
+/// whole image for `original`; converted to sRGB from the decoded image's
+/// ICC profile if it still has one (after the resize: the fewest pixels);
+/// orientation applied; encoded as requested.
 ///
 /// # Errors
 /// [`ImageError::Encode`].
@@ -625,6 +642,9 @@ pub fn render_variant(decoded: &Decoded, variant: Variant) -> Result<Rendition, 
         None => decoded.image.clone(),
         Some(side) => cover_crop(&decoded.image, side)?,
     };
+    if let Some(icc) = decoded.icc_profile.as_deref() {
+        out = color::to_srgb(out, Some(icc));
+    }
     out.apply_orientation(orientation);
     let bytes = encode(&out, variant.format)?;
     Ok(Rendition {
