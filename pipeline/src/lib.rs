@@ -279,8 +279,9 @@ pub fn probe(bytes: &[u8], limits: Limits) -> Result<Probe, ImageError> {
 /// codecs' own state; a progressive JPEG adds libjpeg's whole-image
 /// coefficient buffer (2 bytes per sample at full size, whatever the
 /// scale); HEIC and AVIF (always decoded whole) add libheif's YCbCr planes
-/// (up to 16 bits a sample, 4:4:4) and its RGB(A) image before ours. An upper bound, known before a pixel is decoded: what a decode
-/// budget reserves.
+/// (up to 16 bits a sample, 4:4:4) and its RGB(A) image before ours. An
+/// upper bound, known before a pixel is decoded: what a decode budget
+/// reserves.
 pub fn memory_needed(probe: &Probe, min_short_side: Option<u32>) -> u64 {
     let (w, h) = (u64::from(probe.width), u64::from(probe.height));
     let short = w.min(h).max(1);
@@ -326,8 +327,9 @@ pub fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, ImageError> {
 /// JPEG is shrunk on load (DCT scaling) to the smallest size whose short
 /// side is still at least that many pixels, and a WebP is rescaled by
 /// libwebp while decoding to exactly that short side; PNG, HEIC, AVIF
-/// and `None` decode at full size. A progressive JPEG decoded at 1/8 reads only its DC
-/// scans (`jpeg::dc_scans`): this decode renders, it does not validate.
+/// and `None` decode at full size. A progressive JPEG decoded at 1/8 reads
+/// only its DC scans (`jpeg::dc_scans`): this decode renders, it does not
+/// validate.
 /// [`Decoded::probe`] keeps the stored dimensions.
 ///
 /// # Errors
