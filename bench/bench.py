@@ -53,6 +53,12 @@ def peak_rss(cmd):
     return int(subprocess.run(wrapped, capture_output=True, text=True, check=True).stdout) / 1024
 
 
+def rss_line(largest, rss, note):
+    """The table's peak-RSS sentence: `rss` is {engine: MiB} on `largest`."""
+    return (f"\nPeak RSS, one process doing this job on `{os.path.basename(largest)}`: "
+            + ", ".join(f"{e} {mib:.0f} MiB" for e, mib in rss.items()) + f" ({note}).\n")
+
+
 def arguments():
     """BINARY CORPUS [--repeat N] [--out FILE]: every benchmark's command line."""
     ap = argparse.ArgumentParser()
@@ -97,11 +103,7 @@ def main():
             )
             if g == "all":
                 summary[job] = mean["avatars"] / mean["vips"]
-        lines.append(
-            f"\nPeak RSS, one process doing this job on `{os.path.basename(largest)}`: "
-            + ", ".join(f"{e} {rss[e]:.0f} MiB" for e in engines)
-            + " (the Python peers include the interpreter).\n"
-        )
+        lines.append(rss_line(largest, rss, "the Python peers include the interpreter"))
         lines.append("<details><summary>per file, ms</summary>\n")
         lines.append("| file | avatars | libvips | Pillow |")
         lines.append("|---|---|---|---|")

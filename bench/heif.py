@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import tempfile
 
-from bench import arguments, engine_cmd, peak_rss, run
+from bench import arguments, engine_cmd, peak_rss, rss_line, run
 from report import replace_section
 
 JOBS = [("100+300", "100,300")]
@@ -71,11 +71,7 @@ def main():
                 continue
             peer = statistics.fmean(ms["vips"][p] for p in fs)
             lines.append(f"| {fmt} | {len(fs)} | {mine:.1f} | {peer:.1f} | **{mine / peer:.2f}** |")
-        lines.append(
-            f"\nPeak RSS, one process doing this job on `{os.path.basename(largest)}`: "
-            + ", ".join(f"{e} {rss[e]:.0f} MiB" for e in ENGINES)
-            + " (libvips' includes the Python interpreter).\n"
-        )
+        lines.append(rss_line(largest, rss, "libvips' includes the Python interpreter"))
         lines.append("<details><summary>per file, ms</summary>\n")
         lines.append("| file | avatars | libvips |")
         lines.append("|---|---|---|")

@@ -230,12 +230,16 @@ mod decoder {
             }
             // SAFETY: a live handle.
             let size = unsafe { lh::heif_image_handle_get_raw_color_profile_size(self.raw) };
+            if size == 0 {
+                return None;
+            }
             let mut icc = vec![0u8; size];
             // SAFETY: libheif writes exactly `size` bytes into the buffer.
-            let ok = check(unsafe {
+            check(unsafe {
                 lh::heif_image_handle_get_raw_color_profile(self.raw, icc.as_mut_ptr().cast())
-            });
-            (size > 0 && ok.is_ok()).then_some(icc)
+            })
+            .ok()
+            .map(|()| icc)
         }
 
         /// The `nclx` box's colour primaries and transfer characteristics
@@ -251,8 +255,11 @@ mod decoder {
             }
             // SAFETY: a profile libheif allocated (layout checked in
             // ffi_layout.rs), read, then freed once.
-            let values = unsafe { ((*raw).color_primaries, (*raw).transfer_characteristics) };
-            unsafe { lh::heif_nclx_color_profile_free(raw) };
+            let values = unsafe {
+                let values = ((*raw).color_primaries, (*raw).transfer_characteristics);
+                lh::heif_nclx_color_profile_free(raw);
+                values
+            };
             result.ok().map(|()| values)
         }
 
@@ -333,16 +340,7 @@ mod decoder {
     ) -> Result<(Handle<'c>, Probe), ImageError> {
         let handle = context.primary()?;
         let (width, height) = handle.size();
-        if width == 0 || height == 0 {
-            return Err(ImageError::Invalid("zero width or height".into()));
-        }
-        if u64::from(width) * u64::from(height) > limits.max_pixels {
-            return Err(ImageError::TooManyPixels {
-                width,
-                height,
-                max_pixels: limits.max_pixels,
-            });
-        }
+        crate::check_dimensions(width, height, limits)?;
         let probe = Probe {
             format,
             width,

@@ -209,6 +209,22 @@ fn invalid(e: impl std::fmt::Display) -> ImageError {
     ImageError::Invalid(e.to_string())
 }
 
+/// Refuses a header's `width`×`height` that is empty or over the pixel
+/// budget — before any pixel is decoded, whatever the decoder.
+fn check_dimensions(width: u32, height: u32, limits: Limits) -> Result<(), ImageError> {
+    if width == 0 || height == 0 {
+        return Err(ImageError::Invalid("zero width or height".into()));
+    }
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(ImageError::TooManyPixels {
+            width,
+            height,
+            max_pixels: limits.max_pixels,
+        });
+    }
+    Ok(())
+}
+
 /// Opens a decoder (headers only) and checks the pixel budget.
 fn open(bytes: &[u8], limits: Limits) -> Result<(impl ImageDecoder + '_, Probe), ImageError> {
     let _span = tracing::info_span!("probe", image.bytes = bytes.len()).entered();
@@ -232,16 +248,7 @@ fn open(bytes: &[u8], limits: Limits) -> Result<(impl ImageDecoder + '_, Probe),
         other => invalid(other),
     })?;
     let (width, height) = decoder.dimensions();
-    if width == 0 || height == 0 {
-        return Err(ImageError::Invalid("zero width or height".into()));
-    }
-    if u64::from(width) * u64::from(height) > limits.max_pixels {
-        return Err(ImageError::TooManyPixels {
-            width,
-            height,
-            max_pixels: limits.max_pixels,
-        });
-    }
+    check_dimensions(width, height, limits)?;
     let orientation = decoder.orientation().map(|o| o.to_exif()).unwrap_or(1);
     let bytes_per_pixel = decoder.color_type().bytes_per_pixel();
     Ok((
@@ -316,11 +323,7 @@ pub fn memory_needed(probe: &Probe, min_short_side: Option<u32>) -> u64 {
 /// As [`probe`], plus [`ImageError::Invalid`] when the pixel data is corrupt
 /// or truncated.
 pub fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, ImageError> {
-    if let Some(format) = heif_format(bytes) {
-        return decode_heif(bytes, limits, format);
-    }
-    let (decoder, probe) = open(bytes, limits)?;
-    decode_opened(bytes, decoder, probe, None, Scans::All)
+    decode_with(bytes, limits, None, Scans::All)
 }
 
 /// Decodes once, as small as the outputs allow: with `min_short_side`, a
@@ -339,11 +342,23 @@ pub fn decode_at_least(
     limits: Limits,
     min_short_side: Option<u32>,
 ) -> Result<Decoded, ImageError> {
+    decode_with(bytes, limits, min_short_side, Scans::Needed)
+}
+
+/// The one decode behind [`decode`], [`decode_at_least`] and [`render`]:
+/// HEIC and AVIF whole through libheif, everything else opened and decoded
+/// as small as `min_short_side` allows, reading `scans`.
+fn decode_with(
+    bytes: &[u8],
+    limits: Limits,
+    min_short_side: Option<u32>,
+    scans: Scans,
+) -> Result<Decoded, ImageError> {
     if let Some(format) = heif_format(bytes) {
         return decode_heif(bytes, limits, format);
     }
     let (decoder, probe) = open(bytes, limits)?;
-    decode_opened(bytes, decoder, probe, min_short_side, Scans::Needed)
+    decode_opened(bytes, decoder, probe, min_short_side, scans)
 }
 
 /// [`decode_at_least`] after [`open`] (headers read once), in a `decode`
@@ -595,13 +610,7 @@ pub fn render_with_scans(
     variants: &[Variant],
     scans: Scans,
 ) -> Result<Vec<Rendition>, ImageError> {
-    let decoded = match heif_format(bytes) {
-        Some(format) => decode_heif(bytes, limits, format)?,
-        None => {
-            let (decoder, probe) = open(bytes, limits)?;
-            decode_opened(bytes, decoder, probe, render_short_side(variants), scans)?
-        }
-    };
+    let decoded = decode_with(bytes, limits, render_short_side(variants), scans)?;
     // Every variant in sRGB, converted where it costs least: once at the
     // decoded (shrunk) size, or — when the variants have fewer pixels than
     // that, as for a PNG or HEIF decoded whole — in each variant after its

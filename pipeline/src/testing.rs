@@ -34,9 +34,15 @@ fn read_image(path: &std::path::Path) -> Vec<u8> {
 /// # Panics
 /// When the file cannot be read.
 pub fn progressive_fixture(name: &str) -> Vec<u8> {
+    repository_fixture("progressive", name)
+}
+
+/// `fixtures/{dir}/{name}` of the repository itself.
+fn repository_fixture(dir: &str, name: &str) -> Vec<u8> {
     read_image(
         &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../fixtures/progressive")
+            .join("../fixtures")
+            .join(dir)
             .join(name),
     )
 }
@@ -48,11 +54,7 @@ pub fn progressive_fixture(name: &str) -> Vec<u8> {
 /// # Panics
 /// When the file cannot be read.
 pub fn heif_fixture(name: &str) -> Vec<u8> {
-    read_image(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../fixtures/heif")
-            .join(name),
-    )
+    repository_fixture("heif", name)
 }
 
 /// A structurally valid PNG whose header claims `width`×`height` RGBA pixels
