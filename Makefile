@@ -25,13 +25,14 @@ CORPUS ?= fixtures/images
 BENCH_VENV := .local/bench-venv
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-bench: ## Thumbnail speed and memory vs libvips and Pillow, colour fidelity, progressive JPEGs, HEIC/AVIF -> BENCHMARKS.md
+bench: ## Thumbnail speed and memory vs libvips and Pillow, colour fidelity, progressive JPEGs, HEIC/AVIF, resampling SSIM -> BENCHMARKS.md
 	bash scripts/deps.sh bench
 	cargo build --release --locked -p avatars
 	$(BENCH_VENV)/bin/python bench/bench.py $(TARGET_DIR)/release/avatars $(CORPUS) --repeat 3 --out BENCHMARKS.md
 	$(BENCH_VENV)/bin/python bench/quality.py $(TARGET_DIR)/release/avatars $(CORPUS) --out BENCHMARKS.md
 	$(BENCH_VENV)/bin/python bench/progressive.py $(TARGET_DIR)/release/avatars $(CORPUS) --repeat 3 --out BENCHMARKS.md
 	$(BENCH_VENV)/bin/python bench/heif.py $(TARGET_DIR)/release/avatars $(CORPUS) --repeat 3 --out BENCHMARKS.md
+	$(BENCH_VENV)/bin/python bench/resampling.py $(TARGET_DIR)/release/avatars $(CORPUS) fixtures/heif --out BENCHMARKS.md
 
 coldstart: ## Stripped binary sizes and cold starts (Lambda runtime API and HTTP) -> BENCHMARKS.md
 	bash scripts/deps.sh nasm

@@ -67,6 +67,32 @@ struct RenderArgs {
     /// pixels; for benchmarks).
     #[arg(long)]
     all_scans: bool,
+    /// Cut the thumbnails from this square of the upright image instead of
+    /// its centre: `X,Y,SIDE` or `X,Y,WIDTH,HEIGHT`, pixels (width and
+    /// height within a pixel of each other), as the API's `crop` takes it.
+    #[arg(long, value_name = "X,Y,SIDE", value_parser = parse_crop)]
+    crop: Option<pipeline::Crop>,
+}
+
+fn parse_crop(raw: &str) -> Result<pipeline::Crop, String> {
+    let n: Vec<u32> = raw
+        .split(',')
+        .map(|v| v.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{raw:?}: {e}"))?;
+    let (x, y, width, height) = match n[..] {
+        [x, y, side] => (x, y, side, side),
+        [x, y, width, height] => (x, y, width, height),
+        _ => return Err(format!("{raw:?}: expected X,Y,SIDE or X,Y,WIDTH,HEIGHT")),
+    };
+    let crop = pipeline::Crop {
+        x,
+        y,
+        width,
+        height,
+    };
+    crop.check_shape(1).map_err(|e| e.to_string())?;
+    Ok(crop)
 }
 
 fn parse_size(raw: &str) -> Result<Size, String> {
@@ -103,7 +129,7 @@ fn render_file(args: &RenderArgs, path: &Path) -> anyhow::Result<serde_json::Val
     let mut renditions = Vec::new();
     for _ in 0..args.repeat {
         let started = Instant::now();
-        renditions = pipeline::render_with_scans(&bytes, limits, &variants, scans)
+        renditions = pipeline::render_with(&bytes, limits, &variants, args.crop, scans)
             .with_context(|| path.display().to_string())?;
         best = best.min(started.elapsed().as_secs_f64() * 1000.0);
     }

@@ -16,5 +16,5 @@ pub mod keys;
 pub mod messages;
 pub mod upload;
 
-pub use avatar_pipeline::{ImageFormat, Size, SourceFormat, Variant};
+pub use avatar_pipeline::{Crop, CropError, ImageFormat, Size, SourceFormat, Variant};
 pub use ids::{AvatarId, Status, UserId, UserIdError};

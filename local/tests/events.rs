@@ -169,6 +169,7 @@ async fn plant(app: &TestApp, user: &str, bytes: Vec<u8>) -> AvatarId {
             &bytes,
             (10, 10),
         ),
+        crop: None,
     };
     assert!(matches!(
         state.db.insert_avatar(&new).await.unwrap(),

@@ -33,8 +33,12 @@ fn stages(c: &mut Criterion) {
         let decoded = pipeline::decode_at_least(&bytes, LIMITS, Some(1200)).unwrap();
         group.bench_function(format!("crop_encode_300/{name}"), |b| {
             b.iter(|| {
-                pipeline::render_variant(&decoded, Variant::new(Size::THUMB_300, ImageFormat::Jpeg))
-                    .unwrap()
+                pipeline::render_variant(
+                    &decoded,
+                    Variant::new(Size::THUMB_300, ImageFormat::Jpeg),
+                    None,
+                )
+                .unwrap()
             })
         });
         group.bench_function(format!("render_3_sizes/{name}"), |b| {

@@ -19,6 +19,38 @@ pub fn scale_for(width: u32, height: u32, min_short_side: u32) -> u8 {
         .unwrap_or(8)
 }
 
+/// The scale numerator shrink-on-load decodes a `width`×`height` JPEG at
+/// when the short side must keep `min_short_side` pixels for the resize:
+/// [`scale_for`] a short side 1.5 times that. libjpeg-turbo's reduced-size
+/// IDCTs (2×2, 3×3, ... per block) alias, and Lanczos3 cleans that up only
+/// with room to filter: decoding to just the thumbnail's size cost up to
+/// 0.012 SSIM against a full-size Lanczos reference
+/// (`j09_photo_eveningglow.jpg` at 300 px: 0.988, libvips 0.999, which
+/// leaves its reduce a factor of 2 or more); with the margin every corpus
+/// JPEG is within 0.001 of libvips or better (BENCHMARKS.md,
+/// "Resampling"). One exception, `dc_scans_only` (a progressive JPEG being
+/// rendered): where 1/8 covers the side without the margin, the DC scans
+/// alone are read ([`dc_scans`]: a tenth of the data, 2.5 times faster on
+/// the corpus's progressive photo), at 0.995 SSIM where the margin gives
+/// 0.999 (libvips 0.999). WebP needs no margin: libwebp's rescaler
+/// averages areas, and with exact scaling this project and libvips (which
+/// scales WebP the same way) stay equal.
+pub fn shrink_on_load_scale(
+    width: u32,
+    height: u32,
+    min_short_side: u32,
+    dc_scans_only: bool,
+) -> u8 {
+    if dc_scans_only && scale_for(width, height, min_short_side) == 1 {
+        return 1;
+    }
+    scale_for(
+        width,
+        height,
+        min_short_side.saturating_add(min_short_side.div_ceil(2)),
+    )
+}
+
 /// Whether the frame of a JPEG is progressive (SOF2, SOF6, SOF10 or SOF14),
 /// read by walking its marker segments up to the first Start Of Frame;
 /// `false` for anything that is not a well-formed marker sequence there.
@@ -256,6 +288,20 @@ mod tests {
         // Short side below the request: full size, never upscaled later.
         assert_eq!(scale_for(1080, 1920, 1200), 8);
         assert_eq!(scale_for(10, 10, 1), 1);
+    }
+
+    #[test]
+    fn shrink_on_load_leaves_half_the_side_again_for_the_resize() {
+        // 2560x1600 for 300: 1/4 (400) would do, 3/8 (600) keeps 450.
+        assert_eq!(shrink_on_load_scale(2560, 1600, 300, false), 3);
+        // 6000x4000: 1/8 (500) keeps 450 already.
+        assert_eq!(shrink_on_load_scale(6000, 4000, 300, false), 1);
+        assert_eq!(shrink_on_load_scale(1080, 1920, 1200, false), 8);
+        assert_eq!(shrink_on_load_scale(10, 10, u32::MAX, false), 8);
+        // A progressive JPEG whose DC scans cover the side reads only them.
+        assert_eq!(shrink_on_load_scale(3648, 2848, 300, false), 2);
+        assert_eq!(shrink_on_load_scale(3648, 2848, 300, true), 1);
+        assert_eq!(shrink_on_load_scale(2560, 1600, 300, true), 3);
     }
 
     #[test]

@@ -15,17 +15,19 @@
 //!
 //! Flow: [`sniff`] the magic bytes → open the decoder, which reads headers
 //! only → check the pixel budget → decode once, shrunk on load to the
-//! largest output needed (JPEG: libjpeg-turbo DCT scaling to M/8; WebP:
-//! libwebp's rescaler; PNG: full size) → for each requested [`Variant`]:
-//! cover-crop + resize (SIMD Lanczos3, `fast_image_resize`), apply the EXIF
-//! orientation to the small output (a centred square crop commutes with
-//! rotation), encode (libjpeg-turbo, `png`, libwebp lossy). Outputs carry no
+//! largest output needed (JPEG: libjpeg-turbo DCT scaling to M/8, with room
+//! left for the resize; WebP: libwebp's rescaler; PNG: full size) → for
+//! each requested [`Variant`]: cover-crop + resize (SIMD Lanczos3,
+//! `fast_image_resize`) of the centre or of the user's [`Crop`] (mapped
+//! back through the orientation), apply the EXIF orientation to the small
+//! output, encode (libjpeg-turbo, `png`, libwebp lossy). Outputs carry no
 //! metadata: the encoders write none. The C codecs are built from source by
 //! their `-sys` crates and linked statically.
 
 #![warn(missing_docs)]
 
 mod color;
+mod crop;
 mod ffi_layout;
 mod heif;
 mod jpeg;
@@ -44,9 +46,11 @@ use fast_image_resize as fr;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::metadata::Orientation;
 use image::{
-    DynamicImage, GenericImageView, ImageDecoder, ImageEncoder, ImageReader, RgbImage, RgbaImage,
+    DynamicImage, GenericImageView, GrayImage, ImageDecoder, ImageEncoder, ImageReader, RgbImage,
+    RgbaImage,
 };
 
+pub use crop::{Crop, CropError};
 /// A progressive JPEG's DC scans alone (our own marker walk over untrusted
 /// bytes; public for the `progressive` fuzz target).
 pub use jpeg::dc_scans;
@@ -129,6 +133,17 @@ pub struct Decoded {
 }
 
 impl Decoded {
+    /// The side of a `requested` thumbnail from this decode: never larger
+    /// than the square it is cut from — `crop` (whose decode keeps at least
+    /// its side, or is whole: [`render_short_side`]), or the decoded short
+    /// side.
+    fn thumbnail_side(&self, requested: u32, crop: Option<Crop>) -> u32 {
+        match crop {
+            Some(c) => requested.min(c.side()).max(1),
+            None => thumbnail_side(requested, self.image.width(), self.image.height()),
+        }
+    }
+
     /// The pixels converted to sRGB from the embedded profile's space
     /// ([`color::to_srgb`]); the profile is then gone.
     fn into_srgb(self) -> Self {
@@ -294,7 +309,13 @@ pub fn memory_needed(probe: &Probe, min_short_side: Option<u32>) -> u64 {
     let short = w.min(h).max(1);
     let (dw, dh) = match (probe.format, min_short_side) {
         (SourceFormat::Jpeg, Some(side)) => {
-            let m = u64::from(jpeg::scale_for(probe.width, probe.height, side));
+            // Without the DC-scans exception: an upper bound either way.
+            let m = u64::from(jpeg::shrink_on_load_scale(
+                probe.width,
+                probe.height,
+                side,
+                false,
+            ));
             ((w * m).div_ceil(8), (h * m).div_ceil(8))
         }
         (SourceFormat::Webp, Some(side)) if u64::from(side) < short => (
@@ -323,7 +344,7 @@ pub fn memory_needed(probe: &Probe, min_short_side: Option<u32>) -> u64 {
 /// As [`probe`], plus [`ImageError::Invalid`] when the pixel data is corrupt
 /// or truncated.
 pub fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, ImageError> {
-    decode_with(bytes, limits, None, Scans::All)
+    decode_with(bytes, limits, |_| None, Scans::All)
 }
 
 /// Decodes once, as small as the outputs allow: with `min_short_side`, a
@@ -342,22 +363,23 @@ pub fn decode_at_least(
     limits: Limits,
     min_short_side: Option<u32>,
 ) -> Result<Decoded, ImageError> {
-    decode_with(bytes, limits, min_short_side, Scans::Needed)
+    decode_with(bytes, limits, |_| min_short_side, Scans::Needed)
 }
 
 /// The one decode behind [`decode`], [`decode_at_least`] and [`render`]:
 /// HEIC and AVIF whole through libheif, everything else opened and decoded
-/// as small as `min_short_side` allows, reading `scans`.
+/// as small as `min_short_side` (of the headers) allows, reading `scans`.
 fn decode_with(
     bytes: &[u8],
     limits: Limits,
-    min_short_side: Option<u32>,
+    min_short_side: impl FnOnce(&Probe) -> Option<u32>,
     scans: Scans,
 ) -> Result<Decoded, ImageError> {
     if let Some(format) = heif_format(bytes) {
         return decode_heif(bytes, limits, format);
     }
     let (decoder, probe) = open(bytes, limits)?;
+    let min_short_side = min_short_side(&probe);
     decode_opened(bytes, decoder, probe, min_short_side, scans)
 }
 
@@ -400,12 +422,11 @@ fn decode_unrecorded(
     let icc_profile = decoder.icc_profile().ok().flatten();
     if probe.format == SourceFormat::Jpeg {
         check_jpeg_complete(bytes)?;
-        let numerator = min_short_side.map_or(8, |s| jpeg::scale_for(probe.width, probe.height, s));
-        if let Some(image) = jpeg::decode_scaled(
-            bytes,
-            numerator,
-            scans == Scans::Needed && probe.progressive,
-        )? {
+        let dc_scans_only = scans == Scans::Needed && probe.progressive;
+        let numerator = min_short_side.map_or(8, |s| {
+            jpeg::shrink_on_load_scale(probe.width, probe.height, s, dc_scans_only)
+        });
+        if let Some(image) = jpeg::decode_scaled(bytes, numerator, dc_scans_only)? {
             return Ok(Decoded {
                 probe,
                 image,
@@ -444,14 +465,21 @@ fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ImageError> {
     }
 }
 
-/// The short side [`render`] decodes at for `variants`: just large enough
-/// for the largest thumbnail; `None` (everything) when the original size
-/// is wanted.
-fn render_short_side(variants: &[Variant]) -> Option<u32> {
-    variants
+/// The short side [`render`] decodes `probe`'s image at, at least, for
+/// `variants`: the square they are cut from — the crop, or the short side
+/// — keeps the largest thumbnail's side (a JPEG keeps a margin more:
+/// `jpeg::shrink_on_load_scale`); `None` (everything) when the original
+/// size is wanted.
+fn render_short_side(variants: &[Variant], crop: Option<Crop>, probe: &Probe) -> Option<u32> {
+    let side = variants
         .iter()
         .map(|v| v.size.side())
-        .try_fold(0, |acc, side| side.map(|s| acc.max(s)))
+        .try_fold(0, |acc, side| side.map(|s| acc.max(s)))?;
+    let short = u64::from(probe.width.min(probe.height));
+    let square = crop
+        .map_or(short, |c| u64::from(c.side()).min(short))
+        .max(1);
+    Some(u32::try_from((u64::from(side) * short).div_ceil(square)).unwrap_or(u32::MAX))
 }
 
 /// The short side [`ingest`] decodes at: an upright original is only
@@ -461,7 +489,7 @@ fn ingest_short_side(probe: &Probe) -> Option<u32> {
     (probe.orientation == 1).then_some(1)
 }
 
-/// [`memory_needed`] by [`render`] of `variants` from `bytes`.
+/// [`memory_needed`] by [`render_with`] of `variants` from `bytes`.
 ///
 /// # Errors
 /// As [`probe`].
@@ -469,10 +497,12 @@ pub fn render_memory(
     bytes: &[u8],
     limits: Limits,
     variants: &[Variant],
+    crop: Option<Crop>,
 ) -> Result<u64, ImageError> {
+    let probe = probe(bytes, limits)?;
     Ok(memory_needed(
-        &probe(bytes, limits)?,
-        render_short_side(variants),
+        &probe,
+        render_short_side(variants, crop, &probe),
     ))
 }
 
@@ -574,7 +604,8 @@ pub fn thumbhash(encoded: &[u8]) -> Result<Vec<u8>, ImageError> {
 }
 
 /// Decodes `bytes` once — shrunk on load to the largest thumbnail requested
-/// — and renders every requested variant from it.
+/// — and renders every requested variant from it, thumbnails cut from the
+/// centre.
 ///
 /// # Errors
 /// As [`decode`]; [`ImageError::Encode`] if encoding fails.
@@ -583,7 +614,7 @@ pub fn render(
     limits: Limits,
     variants: &[Variant],
 ) -> Result<Vec<Rendition>, ImageError> {
-    render_with_scans(bytes, limits, variants, Scans::Needed)
+    render_with(bytes, limits, variants, None, Scans::Needed)
 }
 
 /// Which scans of a progressive JPEG a decode reads.
@@ -599,18 +630,32 @@ pub enum Scans {
     All,
 }
 
-/// [`render`], reading the scans of a progressive JPEG as `scans` says
-/// (the pixels are the same either way).
+/// [`render`], with the thumbnails cut from `crop` (the user's square;
+/// `None`: the centre) and the scans of a progressive JPEG read as `scans`
+/// says (the pixels are the same either way).
 ///
 /// # Errors
-/// As [`render`].
-pub fn render_with_scans(
+/// As [`render`]; [`ImageError::Invalid`] when `crop` is empty, not
+/// square within a pixel or not inside the upright image
+/// ([`Crop::check_shape`], [`Crop::check_within`]; the upload checked it).
+pub fn render_with(
     bytes: &[u8],
     limits: Limits,
     variants: &[Variant],
+    crop: Option<Crop>,
     scans: Scans,
 ) -> Result<Vec<Rendition>, ImageError> {
-    let decoded = decode_with(bytes, limits, render_short_side(variants), scans)?;
+    let decoded = decode_with(
+        bytes,
+        limits,
+        |p| render_short_side(variants, crop, p),
+        scans,
+    )?;
+    if let Some(crop) = crop {
+        crop.check_shape(1)
+            .and_then(|()| crop.check_within(decoded.probe.display_dimensions()))
+            .map_err(invalid)?;
+    }
     // Every variant in sRGB, converted where it costs least: once at the
     // decoded (shrunk) size, or — when the variants have fewer pixels than
     // that, as for a PNG or HEIF decoded whole — in each variant after its
@@ -619,7 +664,7 @@ pub fn render_with_scans(
     let outputs: u64 = variants
         .iter()
         .map(|v| match v.size.side() {
-            Some(side) => u64::from(thumbnail_side(side, w, h)).pow(2),
+            Some(side) => u64::from(decoded.thumbnail_side(side, crop)).pow(2),
             None => u64::from(w) * u64::from(h),
         })
         .sum();
@@ -630,28 +675,43 @@ pub fn render_with_scans(
     };
     variants
         .iter()
-        .map(|v| render_variant(&decoded, *v))
+        .map(|v| render_variant(&decoded, *v, crop))
         .collect()
 }
 
-/// Renders one variant from a decoded image: a `side`×`side` cover crop for
-/// thumbnails (`side = min(requested, short edge)`, never upscaled), the
-/// whole image for `original`; converted to sRGB from the decoded image's
-/// ICC profile if it still has one (after the resize: the fewest pixels);
-/// orientation applied; encoded as requested.
+/// Renders one variant from a decoded image: for thumbnails a
+/// `side`×`side` square — `crop` (in the upright image's pixels), or the
+/// centred cover crop — with `side = min(requested, the square's side)`
+/// (never upscaled), the whole image for `original`; converted to sRGB
+/// from the decoded image's ICC profile if it still has one (after the
+/// resize: the fewest pixels); orientation applied; encoded as requested.
 ///
 /// # Errors
 /// [`ImageError::Encode`].
-pub fn render_variant(decoded: &Decoded, variant: Variant) -> Result<Rendition, ImageError> {
-    let orientation = exif_to_orientation(decoded.probe.orientation);
+pub fn render_variant(
+    decoded: &Decoded,
+    variant: Variant,
+    crop: Option<Crop>,
+) -> Result<Rendition, ImageError> {
+    let probe = &decoded.probe;
+    let orientation = exif_to_orientation(probe.orientation);
     let mut out = match variant.size.side() {
-        None if decoded.image.dimensions() != (decoded.probe.width, decoded.probe.height) => {
+        None if decoded.image.dimensions() != (probe.width, probe.height) => {
             return Err(ImageError::Encode(
                 "the original size needs a full-size decode".into(),
             ))
         }
         None => decoded.image.clone(),
-        Some(side) => cover_crop(&decoded.image, side)?,
+        Some(side) => {
+            let (w, h) = decoded.image.dimensions();
+            let scale = (
+                f64::from(w) / f64::from(probe.width),
+                f64::from(h) / f64::from(probe.height),
+            );
+            let region =
+                crop.map(|c| c.region(probe.orientation, (probe.width, probe.height), scale));
+            cover_crop(&decoded.image, decoded.thumbnail_side(side, crop), region)?
+        }
     };
     if let Some(icc) = decoded.icc_profile.as_deref() {
         out = color::to_srgb(out, Some(icc));
@@ -672,38 +732,73 @@ pub fn thumbnail_side(requested: u32, width: u32, height: u32) -> u32 {
     requested.min(width).min(height).max(1)
 }
 
-/// Centre square crop of the source, resized (Lanczos3) to the thumbnail edge.
-fn cover_crop(src: &DynamicImage, requested: u32) -> Result<DynamicImage, ImageError> {
-    let side = thumbnail_side(requested, src.width(), src.height());
+/// A square of the source — `region` (left, top, width, height in its
+/// pixels, fractional) or the centred cover crop — resized (Lanczos3) to
+/// `side` pixels.
+fn cover_crop(
+    src: &DynamicImage,
+    side: u32,
+    region: Option<(f64, f64, f64, f64)>,
+) -> Result<DynamicImage, ImageError> {
     let _span = tracing::info_span!("resize", pipeline.side = side).entered();
     let size_err = || ImageError::Encode("resize buffer size".into());
-    if src.color().has_alpha() {
+    if let DynamicImage::ImageLuma8(grey) = src {
+        // Grey stays one channel until the encoder: a third of the
+        // filtering, and no RGB copy of the whole decode per variant.
+        let raw = resize_square(
+            grey.as_raw(),
+            grey.dimensions(),
+            fr::PixelType::U8,
+            side,
+            region,
+        )?;
+        GrayImage::from_raw(side, side, raw)
+            .map(DynamicImage::ImageLuma8)
+            .ok_or_else(size_err)
+    } else if src.color().has_alpha() {
         let rgba = to_rgba8(src);
-        let raw = resize_square(rgba.as_raw(), rgba.dimensions(), fr::PixelType::U8x4, side)?;
+        let raw = resize_square(
+            rgba.as_raw(),
+            rgba.dimensions(),
+            fr::PixelType::U8x4,
+            side,
+            region,
+        )?;
         RgbaImage::from_raw(side, side, raw)
             .map(DynamicImage::ImageRgba8)
             .ok_or_else(size_err)
     } else {
         let rgb = to_rgb8(src);
-        let raw = resize_square(rgb.as_raw(), rgb.dimensions(), fr::PixelType::U8x3, side)?;
+        let raw = resize_square(
+            rgb.as_raw(),
+            rgb.dimensions(),
+            fr::PixelType::U8x3,
+            side,
+            region,
+        )?;
         RgbImage::from_raw(side, side, raw)
             .map(DynamicImage::ImageRgb8)
             .ok_or_else(size_err)
     }
 }
 
-/// Resizes interleaved 8-bit pixels into a `side`×`side` centre crop
-/// (`fast_image_resize`, SIMD; alpha premultiplied while filtering).
+/// Resizes interleaved 8-bit pixels into a `side`×`side` square: `region`
+/// or the centre crop (`fast_image_resize`, SIMD; alpha premultiplied
+/// while filtering).
 fn resize_square(
     raw: &[u8],
     (width, height): (u32, u32),
     pixel: fr::PixelType,
     side: u32,
+    region: Option<(f64, f64, f64, f64)>,
 ) -> Result<Vec<u8>, ImageError> {
     let err = |e: &dyn std::fmt::Display| ImageError::Encode(format!("resize: {e}"));
     let src = fr::images::ImageRef::new(width, height, raw, pixel).map_err(|e| err(&e))?;
     let mut dst = fr::images::Image::new(side, side, pixel);
-    let options = fr::ResizeOptions::new().fit_into_destination(Some((0.5, 0.5)));
+    let options = match region {
+        Some((left, top, w, h)) => fr::ResizeOptions::new().crop(left, top, w, h),
+        None => fr::ResizeOptions::new().fit_into_destination(Some((0.5, 0.5))),
+    };
     fr::Resizer::new()
         .resize(&src, &mut dst, &options)
         .map_err(|e| err(&e))?;

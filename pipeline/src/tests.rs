@@ -711,3 +711,69 @@ fn broken_heif_files_are_refused() {
     let probe = probe(&heic, LIMITS).unwrap();
     assert!(memory_needed(&probe, Some(100)) >= 640 * 400 * (6 + 3 + 3 + 8));
 }
+
+/// A crop, given in the upright image's pixels, cuts the same square
+/// whatever EXIF orientation the stored pixels need: a square inside each
+/// displayed quadrant renders that quadrant's colour alone.
+#[test]
+fn a_crop_cuts_the_upright_square_for_every_orientation() {
+    let size = Size::parse("16x16").unwrap();
+    for orientation in 1..=8u8 {
+        let jpeg = jpeg_with_orientation(&quadrants(), orientation);
+        let (w, h) = probe(&jpeg, LIMITS).unwrap().display_dimensions();
+        let (qw, qh) = (w / 2, h / 2);
+        for (row, cells) in expected_grid(orientation).iter().enumerate() {
+            for (col, want) in cells.iter().enumerate() {
+                let crop = Crop {
+                    x: col as u32 * qw + (qw - 12) / 2,
+                    y: row as u32 * qh + (qh - 12) / 2,
+                    width: 12,
+                    height: 12,
+                };
+                let out = render_with(
+                    &jpeg,
+                    LIMITS,
+                    &[Variant::new(size, ImageFormat::Png)],
+                    Some(crop),
+                    Scans::Needed,
+                )
+                .unwrap()
+                .remove(0);
+                // Never upscaled past the crop.
+                assert_eq!((out.width, out.height), (12, 12));
+                let img = decode_plain(&out.bytes).to_rgb8();
+                assert!(
+                    img.pixels().all(|p| close(p.0, *want)),
+                    "orientation {orientation}, quadrant {row},{col}: {:?}",
+                    img.get_pixel(6, 6)
+                );
+            }
+        }
+    }
+}
+
+/// Shrink-on-load keeps the crop's pixels: for a 300 px thumbnail of an
+/// 800 px crop of a 2560x1600 photo the short side is decoded at 600 px
+/// or more (the crop keeps 300), not the 300 the centre needs; a crop
+/// outside the image is refused.
+#[test]
+fn a_crop_is_decoded_large_enough_and_must_lie_inside() {
+    let bytes = fixture("j09_photo_eveningglow.jpg");
+    let probe = probe(&bytes, LIMITS).unwrap();
+    let thumbs = [Variant::new(Size::THUMB_300, ImageFormat::Jpeg)];
+    let crop = Crop {
+        x: 0,
+        y: 0,
+        width: 800,
+        height: 800,
+    };
+    assert_eq!(render_short_side(&thumbs, None, &probe), Some(300));
+    assert_eq!(render_short_side(&thumbs, Some(crop), &probe), Some(600));
+    let out = render_with(&bytes, LIMITS, &thumbs, Some(crop), Scans::Needed).unwrap();
+    assert_eq!((out[0].width, out[0].height), (300, 300));
+    let outside = Crop { x: 1761, ..crop };
+    assert!(matches!(
+        render_with(&bytes, LIMITS, &thumbs, Some(outside), Scans::Needed),
+        Err(ImageError::Invalid(m)) if m.contains("not inside the 2560x1600 image")
+    ));
+}

@@ -104,6 +104,9 @@ pub struct AvatarMetadata {
     pub size: i64,
     /// Displayed dimensions of the original.
     pub dimensions: Dimensions,
+    /// The square the thumbnails are cut from, in the displayed image's
+    /// pixels; `null`: the centre.
+    pub crop: Option<avatar_domain::upload::CropJson>,
     /// `processing`, `ready` or `failed`.
     pub status: Status,
     /// Thumbnail sizes that exist (in any format), smallest first.
@@ -144,6 +147,7 @@ impl AvatarMetadata {
                 width: avatar.width,
                 height: avatar.height,
             },
+            crop: avatar.crop.map(Into::into),
             status: avatar.status,
             thumbnails,
             thumbhash: avatar.thumbhash.clone(),

@@ -393,6 +393,17 @@ impl Config {
             || self.thumbnail_sizes.contains(&size)
     }
 
+    /// The smallest thumbnail side the thumbnail function renders (the
+    /// first of `THUMBNAIL_SIZES`, 100 by default), pixels: an upload's
+    /// crop may not be smaller, or that thumbnail would be upscaled.
+    pub fn min_thumbnail_side(&self) -> u32 {
+        self.thumbnail_sizes
+            .iter()
+            .filter_map(|size| size.side())
+            .min()
+            .unwrap_or(1)
+    }
+
     /// The variants the thumbnail function renders for an original stored
     /// as `format`: every configured size, in that format.
     pub fn thumbnail_variants(&self, format: crate::ImageFormat) -> Vec<crate::Variant> {

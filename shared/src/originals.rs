@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::budget::{DecodeBudget, OverBudget};
 use crate::db::VariantRow;
-use crate::domain::{AvatarId, Size, UserId, Variant};
+use crate::domain::{AvatarId, Crop, CropError, Size, UserId, Variant};
 use crate::keys::ObjectKey;
 use crate::pipeline::{self, ImageError, Limits};
 use crate::storage::{Storage, StorageError};
@@ -29,6 +29,10 @@ pub enum IngestError {
     /// budget: it can never be processed here (a 400 at upload).
     #[error(transparent)]
     OverBudget(#[from] OverBudget),
+    /// The upload's crop is not inside the image (a 400 "Invalid crop" for
+    /// a multipart upload, `failed` for a direct upload).
+    #[error(transparent)]
+    Crop(#[from] CropError),
     /// The blocking ingest task panicked or was cancelled (a bug).
     #[error("ingest task failed: {0}")]
     Task(String),
@@ -66,17 +70,19 @@ impl Original {
 
 /// Validates and strips `upload` as the original of `avatar_id` owned by
 /// `user_id`, within `limits`, once `budget` has the memory the decode
-/// needs.
+/// needs; the upload's `crop` must lie inside the upright image.
 ///
 /// # Errors
 /// [`IngestError::Refused`] for a file that is not an acceptable image,
-/// [`IngestError::OverBudget`] for one too large to decode here.
+/// [`IngestError::OverBudget`] for one too large to decode here,
+/// [`IngestError::Crop`] for a crop outside it.
 pub async fn ingest(
     limits: Limits,
     budget: &DecodeBudget,
     user_id: &UserId,
     avatar_id: AvatarId,
     upload: Bytes,
+    crop: Option<Crop>,
 ) -> Result<Original, IngestError> {
     let reservation = budget
         .reserve(pipeline::ingest_memory(&upload, limits)?)
@@ -93,6 +99,9 @@ pub async fn ingest(
         let _entered = span.enter();
         let _reservation = reservation;
         let ingested = pipeline::ingest(&upload, limits)?;
+        if let Some(crop) = crop {
+            crop.check_within((ingested.width, ingested.height))?;
+        }
         let row = VariantRow::for_bytes(
             Variant::new(Size::Original, ingested.format),
             key,

@@ -85,7 +85,8 @@ pub struct Stored {
 }
 
 /// Reads the avatar's original once, decodes it once (on a blocking thread,
-/// in the caller's span), renders every variant in `variants`, stores each
+/// in the caller's span), renders every variant in `variants` — cut from
+/// the avatar's crop, or its centre — stores each
 /// object and records it, counting it in `avatars_variants_rendered_total`
 /// with its `trigger`. Encoders are deterministic, so a concurrent render of
 /// the same variant writes the same bytes and ETag.
@@ -104,13 +105,16 @@ pub async fn render_and_store(
         .await?
         .ok_or(RenderError::OriginalMissing)?;
     let limits = state.config.image_limits();
-    let needed = pipeline::render_memory(&original, limits, variants)?;
+    let crop = avatar.crop;
+    let needed = pipeline::render_memory(&original, limits, variants, crop)?;
     let reservation = state.budget.reserve(needed).await?;
     let wanted = variants.to_vec();
     let span = tracing::Span::current();
     let renditions = tokio::task::spawn_blocking(move || {
         let _reservation = reservation;
-        span.in_scope(|| pipeline::render(&original, limits, &wanted))
+        span.in_scope(|| {
+            pipeline::render_with(&original, limits, &wanted, crop, pipeline::Scans::Needed)
+        })
     })
     .await
     .map_err(|e| RenderError::Task(e.to_string()))??;

@@ -262,10 +262,12 @@ pub async fn accept_direct_upload(
         Err(format!("{size} bytes is over the limit of {max}"))
     } else {
         let limits = state.config.image_limits();
-        match originals::ingest(limits, &state.budget, user_id, avatar_id, bytes).await {
+        let crop = row.as_ref().and_then(|a| a.crop);
+        match originals::ingest(limits, &state.budget, user_id, avatar_id, bytes, crop).await {
             Ok(original) => Ok(original),
             Err(IngestError::Refused(e)) => Err(e.to_string()),
             Err(IngestError::OverBudget(e)) => Err(e.to_string()),
+            Err(IngestError::Crop(e)) => Err(e.to_string()),
             Err(e) => return Err(e.into()),
         }
     };

@@ -13,11 +13,12 @@
 use std::sync::Arc;
 
 use avatar_domain::upload::{
-    file_name_or_default, sanitize_file_name, DirectUpload, DirectUploadError,
+    file_name_or_default, parse_crop, sanitize_file_name, DirectUpload, DirectUploadError,
 };
 use avatar_shared::api::{avatar_path, AvatarCreated, DirectUploadCreated, PresignedRequest};
 use avatar_shared::config::AuthMode;
-use avatar_shared::db::{AvatarRow, Inserted, NewAvatar};
+use avatar_shared::db::{AvatarRow, Inserted, NewAvatar, PendingUpload};
+use avatar_shared::domain::Crop;
 use avatar_shared::http::{parse_user_id, ActingUser, ApiError};
 use avatar_shared::keys::ObjectKey;
 use avatar_shared::originals;
@@ -91,14 +92,14 @@ pub async fn upload_avatar(
     let ActingUser(user) = user;
     let idempotency_key = idempotency_key(&headers)?;
     // A replay must still be a well-formed upload; its file is not used.
-    let form = read_form(request, state.config.max_upload_bytes, false).await?;
+    let form = read_form(request, &state.config, false).await?;
     if let Some(key) = &idempotency_key {
         if let Some(existing) = state.db.find_idempotent(&user, key).await? {
             return Ok(created(&state, &existing));
         }
     }
     check_limits(&state, &user).await?;
-    let avatar = store_upload(&state, user, idempotency_key, form.file).await?;
+    let avatar = store_upload(&state, user, idempotency_key, form.file, form.crop).await?;
     Ok(created(&state, &avatar))
 }
 
@@ -128,7 +129,7 @@ pub async fn upload_form(
             AuthMode::Jwt | AuthMode::Authorizer => Some(ActingUser::of(&parts, &state).await?.0),
         };
         let request = Request::from_parts(parts, body);
-        let form = read_form(request, state.config.max_upload_bytes, token_user.is_none()).await?;
+        let form = read_form(request, &state.config, token_user.is_none()).await?;
         let user = match token_user {
             Some(user) => user,
             None => parse_user_id(form.user_id.as_deref().ok_or_else(|| {
@@ -137,7 +138,7 @@ pub async fn upload_form(
         };
         tracing::Span::current().record("user_id", tracing::field::display(&user));
         check_limits(&state, &user).await?;
-        let avatar = store_upload(&state, user, None, form.file).await?;
+        let avatar = store_upload(&state, user, None, form.file, form.crop).await?;
         Ok::<_, ApiError>(avatar)
     }
     .await;
@@ -172,10 +173,12 @@ pub async fn create_direct_upload(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let ActingUser(user) = user;
-    let request =
-        DirectUpload::parse(&body, state.config.max_upload_bytes).map_err(|e| match e {
+    let config = &state.config;
+    let request = DirectUpload::parse(&body, config.max_upload_bytes, config.min_thumbnail_side())
+        .map_err(|e| match e {
             DirectUploadError::Format => ApiError::InvalidFileFormat,
             DirectUploadError::TooLarge { max_size } => ApiError::FileTooLarge { max_size },
+            DirectUploadError::Crop(e) => ApiError::invalid_crop(e),
             DirectUploadError::Body(_) | DirectUploadError::Empty => {
                 ApiError::bad_request("Invalid request", e.to_string())
             }
@@ -204,14 +207,15 @@ pub async fn create_direct_upload(
         .await?;
     let avatar = state
         .db
-        .insert_pending_upload(
+        .insert_pending_upload(&PendingUpload {
             id,
-            &user,
-            &request.file_name,
+            user_id: user,
+            file_name: request.file_name,
             format,
-            request.content_length as i64,
-            &key,
-        )
+            declared_bytes: request.content_length as i64,
+            incoming_key: key,
+            crop: request.crop,
+        })
         .await?;
     let expires_at = avatar.created_at + chrono::Duration::from_std(ttl).unwrap_or_default();
     tracing::info!(bytes = request.content_length, format = %request.source, "direct upload URL issued");
@@ -265,17 +269,19 @@ pub async fn check_limits(state: &AppState, user: &UserId) -> Result<(), ApiErro
     Ok(())
 }
 
-/// Validates, strips and stores one uploaded file for `user`: the shared
-/// core of both upload routes. Inserts the row (`processing`) before the
-/// object is stored, and removes it again if storing fails.
+/// Validates, strips and stores one uploaded file for `user`, its
+/// thumbnails to be cut from `crop` (checked against the image): the
+/// shared core of both upload routes. Inserts the row (`processing`)
+/// before the object is stored, and removes it again if storing fails.
 ///
 /// # Errors
-/// 400 (format, image, dimensions), 503 (dependencies).
+/// 400 (format, image, dimensions, crop), 503 (dependencies).
 pub async fn store_upload(
     state: &AppState,
     user: UserId,
     idempotency_key: Option<String>,
     file: UploadedFile,
+    crop: Option<Crop>,
 ) -> Result<AvatarRow, ApiError> {
     let id = AvatarId::new();
     tracing::Span::current().record("avatar_id", tracing::field::display(id));
@@ -285,6 +291,7 @@ pub async fn store_upload(
         &user,
         id,
         file.bytes,
+        crop,
     )
     .await?;
     let format = original.row.variant.format;
@@ -294,6 +301,7 @@ pub async fn store_upload(
         file_name: file_name_or_default(&file.file_name, format.extension()),
         idempotency_key,
         original: original.row.clone(),
+        crop,
     };
     let avatar = match state.db.insert_avatar(&new).await? {
         Inserted::Replayed(existing) => return Ok(existing),
@@ -343,8 +351,8 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     Ok(Some(key.to_owned()))
 }
 
-/// Longest accepted text form field (`user_id`), bytes; a user id is at
-/// most 64 characters (contract, "Identity").
+/// Longest accepted text form field (`user_id`, `crop`), bytes; a user id
+/// is at most 64 characters (contract, "Identity").
 const MAX_TEXT_FIELD: usize = 256;
 
 /// The fields of an upload form.
@@ -354,22 +362,28 @@ pub struct UploadForm {
     pub file: UploadedFile,
     /// The `user_id` field, when asked for and present (web form only).
     pub user_id: Option<String>,
+    /// The optional `crop` field: the JSON `{"x","y","width","height"}`,
+    /// its shape checked ([`parse_crop`]).
+    pub crop: Option<Crop>,
 }
 
-/// Reads the multipart field `file`, refusing more than `max` bytes of it
-/// (413) without reading further, and bodies whose `Content-Length` already
-/// exceeds `max` + [`MULTIPART_OVERHEAD`]. With `with_user_field`, also the
-/// text field `user_id` (at most 256 bytes), in either order. Other fields
-/// are skipped; reading stops as soon as the wanted fields are in.
+/// Reads the multipart field `file`, refusing more than `MAX_UPLOAD_BYTES`
+/// of it (413) without reading further, and bodies whose `Content-Length`
+/// already exceeds that + [`MULTIPART_OVERHEAD`]; the optional text field
+/// `crop` (at most 256 bytes); with `with_user_field`, also the text field
+/// `user_id` (at most 256 bytes). Fields come in any order, so the whole
+/// body is read; other fields are skipped.
 ///
 /// # Errors
-/// 400 when the body is not multipart or has no `file` field, or
-/// `user_id` is too long or not UTF-8; 413 over the limit.
+/// 400 when the body is not multipart or has no `file` field, `user_id`
+/// is too long or not UTF-8, or `crop` is not a valid crop; 413 over the
+/// limit.
 pub async fn read_form(
     request: Request,
-    max: u64,
+    config: &avatar_shared::Config,
     with_user_field: bool,
 ) -> Result<UploadForm, ApiError> {
+    let max = config.max_upload_bytes;
     let too_large = ApiError::FileTooLarge { max_size: max };
     let declared = request
         .headers()
@@ -394,44 +408,71 @@ pub async fn read_form(
     };
     let mut file = None;
     let mut user_id = None;
-    while file.is_none() || (with_user_field && user_id.is_none()) {
-        let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? else {
-            break;
-        };
-        let (limit, is_file) = match field.name() {
-            Some("file") if file.is_none() => (max, true),
-            Some("user_id") if with_user_field && user_id.is_none() => {
-                (MAX_TEXT_FIELD as u64, false)
-            }
+    let mut crop_text = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {
+        let name = match field.name() {
+            Some("file") if file.is_none() => Field::File,
+            Some("user_id") if with_user_field && user_id.is_none() => Field::UserId,
+            Some("crop") if crop_text.is_none() => Field::Crop,
             _ => continue,
+        };
+        let limit = if name == Field::File {
+            max
+        } else {
+            MAX_TEXT_FIELD as u64
         };
         let file_name = sanitize_file_name(field.file_name().unwrap_or_default());
         let mut buf = BytesMut::new();
         while let Some(chunk) = field.chunk().await.map_err(bad_multipart)? {
             if buf.len() as u64 + chunk.len() as u64 > limit {
-                return Err(if is_file {
-                    too_large
-                } else {
-                    ApiError::InvalidUserId("user_id is longer than 64 characters".into())
+                return Err(match name {
+                    Field::File => too_large,
+                    Field::UserId => {
+                        ApiError::InvalidUserId("user_id is longer than 64 characters".into())
+                    }
+                    Field::Crop => ApiError::invalid_crop("the crop field is too long"),
                 });
             }
             buf.extend_from_slice(&chunk);
         }
-        if is_file {
-            file = Some(UploadedFile {
-                file_name,
-                bytes: buf.freeze(),
-            });
-        } else {
-            let text = String::from_utf8(buf.to_vec())
-                .map_err(|_| ApiError::InvalidUserId("user_id is not UTF-8".into()))?;
-            user_id = Some(text.trim().to_owned());
+        match name {
+            Field::File => {
+                file = Some(UploadedFile {
+                    file_name,
+                    bytes: buf.freeze(),
+                });
+            }
+            Field::UserId => {
+                let text = String::from_utf8(buf.to_vec())
+                    .map_err(|_| ApiError::InvalidUserId("user_id is not UTF-8".into()))?;
+                user_id = Some(text.trim().to_owned());
+            }
+            Field::Crop => crop_text = Some(buf.freeze()),
         }
     }
     let file = file.ok_or_else(|| {
         ApiError::bad_request("Missing file", "multipart field 'file' is required")
     })?;
-    Ok(UploadForm { file, user_id })
+    let crop = crop_text
+        .map(|text| {
+            let text = std::str::from_utf8(&text)
+                .map_err(|_| ApiError::invalid_crop("the crop field is not UTF-8"))?;
+            parse_crop(text, config.min_thumbnail_side()).map_err(ApiError::invalid_crop)
+        })
+        .transpose()?;
+    Ok(UploadForm {
+        file,
+        user_id,
+        crop,
+    })
+}
+
+/// The multipart fields [`read_form`] keeps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Field {
+    File,
+    UserId,
+    Crop,
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::variants::{upsert_on, VariantRow};
 use super::{column, execute, fetch_opt, Database, DbError, FromRow};
-use crate::domain::{AvatarId, ImageFormat, Status, UserId};
+use crate::domain::{AvatarId, Crop, ImageFormat, Status, UserId};
 
 /// How long an `Idempotency-Key` is honoured (contract, "Upload": 24 h).
 pub const IDEMPOTENCY_WINDOW_HOURS: i32 = 24;
@@ -21,7 +21,7 @@ pub const IDEMPOTENCY_WINDOW_HOURS: i32 = 24;
 macro_rules! avatar_columns {
     () => {
         "id, user_id, file_name, format, size_bytes, width, height, s3_key, status, \
-         created_at, updated_at, deleted_at, thumbhash"
+         created_at, updated_at, deleted_at, thumbhash, crop_x, crop_y, crop_width, crop_height"
     };
 }
 
@@ -85,6 +85,9 @@ pub struct AvatarRow {
     pub deleted_at: Option<DateTime<Utc>>,
     /// The base64 ThumbHash of its smallest thumbnail, once rendered.
     pub thumbhash: Option<String>,
+    /// The square its thumbnails are cut from, in the upright image's
+    /// pixels; `None`: the centre.
+    pub crop: Option<Crop>,
 }
 
 impl AvatarRow {
@@ -118,8 +121,43 @@ impl FromRow for AvatarRow {
             updated_at: column(row, "updated_at")?,
             deleted_at: column(row, "deleted_at")?,
             thumbhash: column(row, "thumbhash")?,
+            crop: crop_from_columns(row)?,
         })
     }
+}
+
+/// A crop as the values of `crop_x, crop_y, crop_width, crop_height`, all
+/// NULL for none. Its values are at most `i32::MAX`, as every crop that
+/// reaches here was checked (`avatar_domain::upload::CropJson::checked`);
+/// were one larger, it would be stored as `i32::MAX`, outside every image.
+pub(super) fn crop_columns(crop: Option<Crop>) -> [Option<i32>; 4] {
+    crop.map_or([None; 4], |c| {
+        [c.x, c.y, c.width, c.height].map(|v| Some(i32::try_from(v).unwrap_or(i32::MAX)))
+    })
+}
+
+fn crop_from_columns(row: &Row) -> Result<Option<Crop>, DbError> {
+    let values: [Option<i32>; 4] = [
+        column(row, "crop_x")?,
+        column(row, "crop_y")?,
+        column(row, "crop_width")?,
+        column(row, "crop_height")?,
+    ];
+    let [Some(x), Some(y), Some(width), Some(height)] = values else {
+        return Ok(None);
+    };
+    let pixels = |v: i32| {
+        u32::try_from(v).map_err(|_| DbError::Corrupt {
+            column: "crop_x",
+            reason: format!("negative crop value {v}"),
+        })
+    };
+    Ok(Some(Crop {
+        x: pixels(x)?,
+        y: pixels(y)?,
+        width: pixels(width)?,
+        height: pixels(height)?,
+    }))
 }
 
 /// The id column alone.
@@ -162,6 +200,8 @@ pub struct NewAvatar {
     pub idempotency_key: Option<String>,
     /// The stored original.
     pub original: VariantRow,
+    /// The square to cut thumbnails from, checked against the original.
+    pub crop: Option<Crop>,
 }
 
 /// Outcome of [`Database::insert_avatar`].
@@ -210,12 +250,14 @@ impl Database {
             )
             .await?;
         }
+        let [crop_x, crop_y, crop_width, crop_height] = crop_columns(new.crop);
         let created: Option<AvatarRow> = fetch_opt(
             &tx,
             concat!(
                 "INSERT INTO avatars (id, user_id, file_name, format, size_bytes, width, \
-                   height, s3_key, status, idempotency_key) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                   height, s3_key, status, idempotency_key, crop_x, crop_y, crop_width, \
+                   crop_height) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
                  ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL \
                  DO NOTHING RETURNING ",
                 avatar_columns!()
@@ -231,6 +273,10 @@ impl Database {
                 &new.original.s3_key,
                 &Status::Processing,
                 &new.idempotency_key,
+                &crop_x,
+                &crop_y,
+                &crop_width,
+                &crop_height,
             ],
         )
         .await?;

@@ -27,6 +27,7 @@ use tokio_postgres::Row;
 use tracing::Instrument;
 
 pub use avatars::{AvatarRow, Inserted, ListCursor, NewAvatar, IDEMPOTENCY_WINDOW_HOURS};
+pub use uploads::PendingUpload;
 pub use variants::VariantRow;
 
 mod embedded {

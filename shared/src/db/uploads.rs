@@ -5,10 +5,30 @@
 
 use std::time::Duration;
 
-use super::avatars::{avatar_columns, AvatarRow};
+use super::avatars::{avatar_columns, crop_columns, AvatarRow};
 use super::variants::{upsert_on, VariantRow};
 use super::{column, execute, Database, DbError, FromRow};
-use crate::domain::{AvatarId, ImageFormat, Status, UserId};
+use crate::domain::{AvatarId, Crop, ImageFormat, Status, UserId};
+
+/// A direct upload to record ([`Database::insert_pending_upload`]).
+#[derive(Debug, Clone)]
+pub struct PendingUpload {
+    /// The avatar the file becomes.
+    pub id: AvatarId,
+    /// Owner.
+    pub user_id: UserId,
+    /// Sanitised file name.
+    pub file_name: String,
+    /// The format recorded until the file arrives.
+    pub format: ImageFormat,
+    /// The declared size, bytes.
+    pub declared_bytes: i64,
+    /// Where the presigned PUT stores the file (`uploads/{user_id}/{avatar_id}`).
+    pub incoming_key: String,
+    /// The square to cut thumbnails from, its shape checked; whether it
+    /// lies inside the image is checked when the file arrives.
+    pub crop: Option<Crop>,
+}
 
 /// One upload attempt counted ([`Database::count_upload`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,35 +111,32 @@ impl Database {
         Ok(n.map_or(0, |c| c.0.max(0) as u64))
     }
 
-    /// Records a direct upload about to be sent to `incoming_key`: status
-    /// `uploading`, the client's declared type and size, no dimensions yet.
+    /// Records a direct upload about to be sent: status `uploading`, the
+    /// client's declared type, size and crop, no dimensions yet.
     ///
     /// # Errors
     /// [`DbError`].
-    pub async fn insert_pending_upload(
-        &self,
-        id: AvatarId,
-        user_id: &UserId,
-        file_name: &str,
-        format: ImageFormat,
-        declared_bytes: i64,
-        incoming_key: &str,
-    ) -> Result<AvatarRow, DbError> {
+    pub async fn insert_pending_upload(&self, new: &PendingUpload) -> Result<AvatarRow, DbError> {
+        let [crop_x, crop_y, crop_width, crop_height] = crop_columns(new.crop);
         self.opt(
             concat!(
                 "INSERT INTO avatars (id, user_id, file_name, format, size_bytes, width, \
-                   height, s3_key, status) \
-                 VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $7) RETURNING ",
+                   height, s3_key, status, crop_x, crop_y, crop_width, crop_height) \
+                 VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $7, $8, $9, $10, $11) RETURNING ",
                 avatar_columns!()
             ),
             &[
-                &id,
-                user_id,
-                &file_name,
-                &format,
-                &declared_bytes,
-                &incoming_key,
+                &new.id,
+                &new.user_id,
+                &new.file_name,
+                &new.format,
+                &new.declared_bytes,
+                &new.incoming_key,
                 &Status::Uploading,
+                &crop_x,
+                &crop_y,
+                &crop_width,
+                &crop_height,
             ],
         )
         .await?

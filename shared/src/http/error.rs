@@ -138,6 +138,13 @@ impl ApiError {
         }
     }
 
+    /// 400 "Invalid crop" (contract, "Upload"): an upload's `crop` that is
+    /// malformed, not square within a pixel, smaller than the smallest
+    /// thumbnail or not inside the image.
+    pub fn invalid_crop(details: impl std::fmt::Display) -> Self {
+        Self::bad_request("Invalid crop", details.to_string())
+    }
+
     /// Status and JSON body.
     pub(super) fn parts(&self) -> (StatusCode, Value) {
         match self {
@@ -302,6 +309,7 @@ impl From<IngestError> for ApiError {
                 needed_mib: o.needed_mib,
                 budget_mib: o.budget_mib,
             },
+            IngestError::Crop(e) => Self::invalid_crop(e),
             IngestError::Task(_) => Self::Internal(Box::new(e)),
         }
     }

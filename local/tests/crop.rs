@@ -1,0 +1,226 @@
+//! The square the user chooses (contract, "Upload" → Crop): sent with either
+//! upload route, stored, shown in metadata, and what every thumbnail shows —
+//! those the worker renders and those rendered on demand — against the real
+//! PostgreSQL, S3 and SQS.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestApp;
+use reqwest::multipart::{Form, Part};
+use serde_json::{json, Value};
+
+const READY: Duration = Duration::from_secs(60);
+const RED: [u8; 3] = [220, 30, 30];
+const GREEN: [u8; 3] = [30, 200, 30];
+const BLUE: [u8; 3] = [30, 30, 220];
+
+/// A 900×600 PNG in three vertical stripes, red | green | blue, 300 px
+/// each: the centre (a 600 px square from x = 150) is mostly green, the
+/// square at x = 600 all blue.
+fn stripes() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(900, 600, |x, _| {
+        image::Rgb(match x / 300 {
+            0 => RED,
+            1 => GREEN,
+            _ => BLUE,
+        })
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// Multipart upload with a `crop` field, before or after `file`.
+async fn upload(app: &TestApp, user: &str, crop: &str, crop_first: bool) -> (u16, Value) {
+    let file = Part::bytes(stripes())
+        .file_name("stripes.png")
+        .mime_str("image/png")
+        .unwrap();
+    let form = if crop_first {
+        Form::new().text("crop", crop.to_owned()).part("file", file)
+    } else {
+        Form::new().part("file", file).text("crop", crop.to_owned())
+    };
+    let res = app
+        .http
+        .post(app.url("/api/v1/avatars"))
+        .header("X-User-ID", user)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+/// The image of `path`, decoded.
+async fn image_at(app: &TestApp, path: &str) -> image::RgbImage {
+    let res = app.get(path).await;
+    assert_eq!(res.status(), 200, "{path}");
+    image::load_from_memory(&res.bytes().await.unwrap())
+        .unwrap()
+        .to_rgb8()
+}
+
+/// Whether every pixel but a 3 px border (where Lanczos reaches past the
+/// square's edge into the next stripe) is close to `colour`.
+fn all_close_to(img: &image::RgbImage, colour: [u8; 3]) -> bool {
+    let (w, h) = img.dimensions();
+    img.enumerate_pixels()
+        .filter(|(x, y, _)| (3..w - 3).contains(x) && (3..h - 3).contains(y))
+        .all(|(_, _, p)| p.0.iter().zip(colour).all(|(a, b)| a.abs_diff(b) < 24))
+}
+
+#[tokio::test]
+async fn every_thumbnail_shows_the_chosen_square() {
+    let app = TestApp::spawn().await;
+    let crop = json!({"x": 600, "y": 150, "width": 300, "height": 300});
+    for crop_first in [true, false] {
+        let (status, body) = upload(&app, "cora", &crop.to_string(), crop_first).await;
+        assert_eq!(status, 201, "{body}");
+        let id = body["id"].as_str().unwrap().to_owned();
+        let meta = app.wait_for_status(&id, "ready", READY).await;
+        assert_eq!(meta["crop"], crop);
+        assert_eq!(meta["dimensions"], json!({"width": 900, "height": 600}));
+        // The worker's thumbnails: the blue square, and no larger than it.
+        let small = image_at(&app, &format!("/api/v1/avatars/{id}?size=100x100")).await;
+        assert_eq!(small.dimensions(), (100, 100));
+        assert!(all_close_to(&small, BLUE), "{:?}", small.get_pixel(50, 50));
+        let large = image_at(&app, &format!("/api/v1/avatars/{id}?size=1200x1200")).await;
+        assert_eq!(large.dimensions(), (300, 300));
+        assert!(all_close_to(&large, BLUE));
+        // Rendered on demand (WebP was never rendered before): the same square.
+        let webp = image_at(
+            &app,
+            &format!("/api/v1/avatars/{id}?size=300x300&format=webp"),
+        )
+        .await;
+        assert!(all_close_to(&webp, BLUE), "{:?}", webp.get_pixel(150, 150));
+        // The original is the whole image.
+        let original = image_at(&app, &format!("/api/v1/avatars/{id}")).await;
+        assert_eq!(original.dimensions(), (900, 600));
+    }
+    // Without a crop: the centre, mostly green, and `crop` is null.
+    let plain = app.upload_ok("cora", "stripes.png", stripes()).await;
+    let id = plain["id"].as_str().unwrap();
+    let meta = app.wait_for_status(id, "ready", READY).await;
+    assert_eq!(meta["crop"], Value::Null);
+    let centre = image_at(&app, &format!("/api/v1/avatars/{id}?size=100x100")).await;
+    assert!(all_close_to(
+        &image::imageops::crop_imm(&centre, 30, 0, 40, 100).to_image(),
+        GREEN
+    ));
+    assert!(all_close_to(
+        &image::imageops::crop_imm(&centre, 0, 0, 20, 100).to_image(),
+        RED
+    ));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_crop_that_is_malformed_or_outside_the_image_is_refused_and_nothing_is_kept() {
+    let app = TestApp::spawn().await;
+    for (crop, details) in [
+        (
+            json!({"x": 601, "y": 0, "width": 300, "height": 300}).to_string(),
+            "the crop 300x300+601+0 is not inside the 900x600 image",
+        ),
+        (
+            json!({"x": 0, "y": 0, "width": 99, "height": 99}).to_string(),
+            "below the smallest thumbnail's (100 px)",
+        ),
+        (
+            json!({"x": 0, "y": 0, "width": 300, "height": 200}).to_string(),
+            "must be square",
+        ),
+        (
+            "600,0,300".to_owned(),
+            "expected {\"x\",\"y\",\"width\",\"height\"}",
+        ),
+    ] {
+        let (status, body) = upload(&app, "dora", &crop, false).await;
+        assert_eq!(status, 400, "{crop}: {body}");
+        assert_eq!(body["error"], "Invalid crop");
+        assert!(
+            body["details"].as_str().unwrap().contains(details),
+            "{crop}: {body}"
+        );
+    }
+    let list: Value = app
+        .get("/api/v1/users/dora/avatars")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"], json!([]));
+    assert!(app.keys("").await.is_empty());
+    app.stop().await;
+}
+
+async fn create_direct(app: &TestApp, user: &str, body: Value) -> (u16, Value) {
+    let res = app
+        .http
+        .post(app.url("/api/v1/avatars/uploads"))
+        .header("X-User-ID", user)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+async fn put(app: &TestApp, upload: &Value, bytes: Vec<u8>) {
+    let mut req = app.http.put(upload["url"].as_str().unwrap());
+    for (k, v) in upload["headers"].as_object().unwrap() {
+        req = req.header(k, v.as_str().unwrap());
+    }
+    assert_eq!(req.body(bytes).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn a_direct_upload_keeps_its_crop_and_fails_when_the_file_is_smaller() {
+    let app = TestApp::spawn().await;
+    let file = stripes();
+    let crop = json!({"x": 0, "y": 300, "width": 300, "height": 300});
+    let (status, body) = create_direct(
+        &app,
+        "edda",
+        json!({"content_type": "image/png", "content_length": file.len(), "crop": crop}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    put(&app, &body["upload"], file.clone()).await;
+    let meta = app.wait_for_status(&id, "ready", READY).await;
+    assert_eq!(meta["crop"], crop);
+    let small = image_at(&app, &format!("/api/v1/avatars/{id}?size=100x100")).await;
+    assert!(all_close_to(&small, RED), "{:?}", small.get_pixel(50, 50));
+
+    // The shape is checked at once; whether it fits, when the file arrives.
+    let (status, body) = create_direct(
+        &app,
+        "edda",
+        json!({"content_type": "image/png", "content_length": 10, "crop": {"x": 0, "y": 0, "width": 50, "height": 50}}),
+    )
+    .await;
+    assert_eq!((status, &body["error"]), (400, &json!("Invalid crop")));
+    let (status, body) = create_direct(
+        &app,
+        "edda",
+        json!({"content_type": "image/png", "content_length": file.len(), "crop": {"x": 0, "y": 400, "width": 300, "height": 300}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    put(&app, &body["upload"], file).await;
+    app.wait_for_status(&id, "failed", READY).await;
+    for _ in 0..50 {
+        if app.keys_of(&id).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(app.keys_of(&id).await.is_empty());
+    app.stop().await;
+}
