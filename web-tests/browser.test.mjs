@@ -193,6 +193,92 @@ test("an iPhone photo (HEIC, Display P3) uploads from the page and shows as an s
   await page.screenshot({ path: join(ARTIFACTS, "heic-p3-100px.png") });
 });
 
+/** Waits until the avatar's metadata says ready; returns it. */
+async function readyMetadata(id) {
+  const deadline = Date.now() + TIMEOUT;
+  for (;;) {
+    const response = await api(`/api/v1/avatars/${id}/metadata`);
+    const meta = response.status === 200 ? await response.json() : null;
+    if (meta && meta.status === "ready") return meta;
+    assert.ok(Date.now() < deadline, `avatar ${id} not ready: ${JSON.stringify(meta)}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+test("the square chosen in the crop box is what the 100 px thumbnail shows", async (t) => {
+  const page = await newPage(t);
+  const user = uniqueUser("crop");
+  await open(page, "/web/upload");
+  await page.fill("#user-id", user);
+  // A 900x600 PNG in three stripes, red | green | blue, drawn by the browser.
+  const png = await page.evaluate(() => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 900;
+    canvas.height = 600;
+    const g = canvas.getContext("2d");
+    ["#dc1e1e", "#1ec81e", "#1e1edc"].forEach((colour, i) => {
+      g.fillStyle = colour;
+      g.fillRect(i * 300, 0, 300, 600);
+    });
+    return canvas.toDataURL("image/png").split(",")[1];
+  });
+  await page.setInputFiles("#file", { name: "stripes.png", mimeType: "image/png", buffer: Buffer.from(png, "base64") });
+  const box = page.locator("#crop-box");
+  await box.waitFor({ state: "visible" });
+  // It starts on the server's default, the centred 600 px square.
+  assert.equal(await box.getAttribute("data-crop"), "150,0,600");
+
+  // The size slider by keyboard: Home is its minimum, the smallest thumbnail.
+  await page.focus("#crop-size");
+  await page.keyboard.press("Home");
+  assert.equal(await box.getAttribute("data-crop"), "400,250,100");
+  // Dragged by the pointer past the left edge: it stops there.
+  const at = await box.boundingBox();
+  await page.mouse.move(at.x + at.width / 2, at.y + at.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(at.x - 400, at.y + at.height / 2, { steps: 5 });
+  await page.mouse.up();
+  assert.equal(await box.getAttribute("data-crop"), "0,250,100");
+  // The corner handle makes it larger, keeping its top-left corner.
+  const handle = await page.locator("#crop-handle").boundingBox();
+  await page.mouse.move(handle.x + handle.width / 2, handle.y + handle.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(handle.x + 400, handle.y + handle.height / 2, { steps: 5 });
+  await page.mouse.up();
+  assert.equal(await box.getAttribute("data-crop"), "0,250,350", "as large as the picture allows");
+  // The keyboard: - shrinks it about its centre, End takes it to the right edge.
+  await page.focus("#crop-box");
+  for (let i = 0; i < 40; i += 1) await page.keyboard.press("-");
+  await page.keyboard.press("End");
+  await page.keyboard.press("PageDown");
+  assert.equal(await box.getAttribute("data-crop"), "800,500,100");
+  await page.keyboard.press("Shift+ArrowUp");
+  assert.equal(await box.getAttribute("data-crop"), "800,490,100");
+  assert.match(await page.textContent("#crop-info"), /Square of 100×100 pixels at 800, 490\./);
+  await page.screenshot({ path: join(ARTIFACTS, "crop.png"), fullPage: true });
+
+  await page.click("#submit");
+  await page.locator("#result-link").waitFor();
+  const id = await page.getAttribute("#upload-form", "data-avatar-id");
+  const meta = await readyMetadata(id);
+  assert.deepEqual(meta.crop, { x: 800, y: 490, width: 100, height: 100 });
+  // The 100 px thumbnail, as the browser shows it: the blue square.
+  await page.goto(`${BASE}/api/v1/avatars/${id}?size=100x100`);
+  const pixel = await page.evaluate(async () => {
+    const img = document.querySelector("img");
+    await img.decode();
+    const canvas = document.createElement("canvas");
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const g = canvas.getContext("2d");
+    g.drawImage(img, 0, 0);
+    return [img.naturalWidth, ...g.getImageData(50, 50, 1, 1).data.slice(0, 3)];
+  });
+  assert.equal(pixel[0], 100);
+  const [r, g, b] = pixel.slice(1);
+  assert.ok(b > 180 && r < 70 && g < 70, `blue, as the chosen square: rgb(${r}, ${g}, ${b})`);
+});
+
 test("upload by drag and drop", async (t) => {
   const page = await newPage(t);
   const user = uniqueUser("drop");

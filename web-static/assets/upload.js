@@ -8,6 +8,7 @@ import {
   USER_ID, DEFAULT_CONFIG, rememberedUser, rememberUser, rememberedToken, rememberToken, usesTokens,
   identity, loadConfig, humanBytes, sniffFormat, describeError, parseBody, markReady,
 } from "./common.js";
+import { CropBox } from "./crop.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("upload-form");
@@ -24,6 +25,10 @@ const progressText = $("progress-text");
 const message = $("message");
 const submit = $("submit");
 const galleryLink = $("gallery-link");
+const crop = new CropBox({
+  frame: $("crop-frame"), img: previewImg, box: $("crop-box"), handle: $("crop-handle"),
+  controls: $("crop-controls"), size: $("crop-size"), info: $("crop-info"),
+});
 
 let config = DEFAULT_CONFIG;
 let chosen = null; // { file, error } once a file is picked
@@ -69,6 +74,7 @@ async function choose(file) {
   if (previewUrl) URL.revokeObjectURL(previewUrl);
   previewUrl = null;
   preview.hidden = true;
+  crop.hide();
   previewInfo.textContent = "";
 
   const format = await sniffFormat(file);
@@ -95,10 +101,17 @@ async function choose(file) {
     if (w * h > config.max_pixels) {
       chosen.error = `This picture is ${w}×${h}; the limit is ${(config.max_pixels / 1e6).toFixed(0)} megapixels.`;
       say(chosen.error, "error");
+    } else {
+      crop.show(w, h, smallestSide(config));
     }
   } catch {
     // The browser cannot show it; the server decides whether it decodes.
   }
+}
+
+/** The smallest thumbnail side (pixels): a crop may not be smaller. */
+function smallestSide(cfg) {
+  return Math.min(...cfg.sizes.map((s) => parseInt(s, 10)).filter((n) => n > 0));
 }
 
 /** Sends `body` with `xhr` (opened by the caller), the progress bar
@@ -126,8 +139,9 @@ function sendWithProgress(xhr, body, size) {
 
 /** Up to `inline_upload_bytes`: the multipart POST, whose answer is the
  *  validated avatar. */
-async function uploadInline(file, headers) {
+async function uploadInline(file, square, headers) {
   const body = new FormData();
+  if (square) body.append("crop", JSON.stringify(square));
   body.append("file", file, file.name);
   const xhr = new XMLHttpRequest();
   xhr.open("POST", "/api/v1/avatars");
@@ -147,13 +161,16 @@ const BROWSER_SET = new Set(["content-length", "host"]);
  *  carries at most 6 MB): POST /api/v1/avatars/uploads for a presigned
  *  PUT, then the file straight to storage; the thumbnail function
  *  validates it when it arrives. */
-async function uploadDirect(file, format, headers) {
+async function uploadDirect(file, format, square, headers) {
   let response;
   try {
     response = await fetch("/api/v1/avatars/uploads", {
       method: "POST",
       headers: { ...headers, "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ content_type: `image/${format}`, content_length: file.size, file_name: file.name }),
+      body: JSON.stringify({
+        content_type: `image/${format}`, content_length: file.size, file_name: file.name,
+        ...(square ? { crop: square } : {}),
+      }),
     });
   } catch {
     return { error: "The upload did not reach the server; check your connection and try again." };
@@ -209,7 +226,10 @@ async function upload() {
   say("Uploading…");
   const direct = file.size > config.inline_upload_bytes;
   form.dataset.uploadPath = direct ? "direct" : "inline";
-  const result = direct ? await uploadDirect(file, format, headers) : await uploadInline(file, headers);
+  const square = crop.value();
+  const result = direct
+    ? await uploadDirect(file, format, square, headers)
+    : await uploadInline(file, square, headers);
   uploading = false;
   submit.disabled = false;
   if (result.error) {
@@ -220,6 +240,7 @@ async function upload() {
   form.dataset.avatarId = result.id || "";
   fileInput.value = "";
   chosen = null;
+  crop.hide();
 }
 
 function onSubmit(event) {
