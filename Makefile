@@ -25,7 +25,7 @@ CORPUS ?= fixtures/images
 BENCH_VENV := .local/bench-venv
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-bench: ## Thumbnail speed and memory vs libvips and Pillow, colour fidelity, progressive JPEGs, HEIC/AVIF, resampling SSIM -> BENCHMARKS.md
+bench: ## Thumbnail speed and memory vs libvips and Pillow, colour fidelity, progressive JPEGs, HEIC/AVIF, resampling SSIM, CROP=attention -> BENCHMARKS.md
 	bash scripts/deps.sh bench
 	cargo build --release --locked -p avatars
 	$(BENCH_VENV)/bin/python bench/bench.py $(TARGET_DIR)/release/avatars $(CORPUS) --repeat 3 --out BENCHMARKS.md
@@ -33,6 +33,7 @@ bench: ## Thumbnail speed and memory vs libvips and Pillow, colour fidelity, pro
 	$(BENCH_VENV)/bin/python bench/progressive.py $(TARGET_DIR)/release/avatars $(CORPUS) --repeat 3 --out BENCHMARKS.md
 	$(BENCH_VENV)/bin/python bench/heif.py $(TARGET_DIR)/release/avatars $(CORPUS) --repeat 3 --out BENCHMARKS.md
 	$(BENCH_VENV)/bin/python bench/resampling.py $(TARGET_DIR)/release/avatars $(CORPUS) fixtures/heif --out BENCHMARKS.md
+	$(BENCH_VENV)/bin/python bench/attention.py $(TARGET_DIR)/release/avatars $(CORPUS) --repeat 5 --out BENCHMARKS.md
 
 coldstart: ## Stripped binary sizes and cold starts (Lambda runtime API and HTTP) -> BENCHMARKS.md
 	bash scripts/deps.sh nasm

@@ -72,6 +72,11 @@ struct RenderArgs {
     /// height within a pixel of each other), as the API's `crop` takes it.
     #[arg(long, value_name = "X,Y,SIDE", value_parser = parse_crop)]
     crop: Option<pipeline::Crop>,
+    /// Let attention choose the square (the service's `CROP=attention`):
+    /// edges, skin tones and saturation, the centre where nothing stands
+    /// out. The JSON line says which square it chose (`crop`).
+    #[arg(long, conflicts_with = "crop")]
+    attention: bool,
 }
 
 fn parse_crop(raw: &str) -> Result<pipeline::Crop, String> {
@@ -127,10 +132,18 @@ fn render_file(args: &RenderArgs, path: &Path) -> anyhow::Result<serde_json::Val
     };
     let mut best = f64::INFINITY;
     let mut renditions = Vec::new();
+    let mut crop = args.crop;
     for _ in 0..args.repeat {
         let started = Instant::now();
-        renditions = pipeline::render_with(&bytes, limits, &variants, args.crop, scans)
-            .with_context(|| path.display().to_string())?;
+        renditions = if args.attention {
+            let (r, chosen) = pipeline::render_attention(&bytes, limits, &variants, scans)
+                .with_context(|| path.display().to_string())?;
+            crop = chosen;
+            r
+        } else {
+            pipeline::render_with(&bytes, limits, &variants, args.crop, scans)
+                .with_context(|| path.display().to_string())?
+        };
         best = best.min(started.elapsed().as_secs_f64() * 1000.0);
     }
     let stem = path
@@ -149,7 +162,11 @@ fn render_file(args: &RenderArgs, path: &Path) -> anyhow::Result<serde_json::Val
             "path": out.display().to_string(), "width": r.width, "height": r.height, "bytes": r.bytes.len(),
         }));
     }
-    Ok(serde_json::json!({"file": path.display().to_string(), "ms": best, "outputs": outputs}))
+    let crop =
+        crop.map(|c| serde_json::json!({"x": c.x, "y": c.y, "width": c.width, "height": c.height}));
+    Ok(
+        serde_json::json!({"file": path.display().to_string(), "ms": best, "outputs": outputs, "crop": crop}),
+    )
 }
 
 /// Renders every file; the number that failed (each reported on stderr).

@@ -224,3 +224,72 @@ async fn a_direct_upload_keeps_its_crop_and_fails_when_the_file_is_smaller() {
     assert!(app.keys_of(&id).await.is_empty());
     app.stop().await;
 }
+
+/// A 900×600 PNG, grey, with a red disc centred at (`cx`, 300).
+fn disc_at(cx: i32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(900, 600, |x, y| {
+        let (dx, dy) = (x as i32 - cx, y as i32 - 300);
+        image::Rgb(if dx * dx + dy * dy < 100 * 100 {
+            RED
+        } else {
+            [128, 128, 128]
+        })
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn with_crop_attention_the_subject_is_kept_and_so_is_the_square_chosen() {
+    let app = TestApp::spawn_with(|c| c.crop = avatar_shared::config::CropMode::Attention).await;
+    let off_centre = app.upload_ok("flo", "disc.png", disc_at(780)).await;
+    let id = off_centre["id"].as_str().unwrap().to_owned();
+    let meta = app.wait_for_status(&id, "ready", READY).await;
+    // The square moved right, to the disc, and is kept with the avatar.
+    let crop = &meta["crop"];
+    assert_eq!(
+        (&crop["y"], &crop["width"], &crop["height"]),
+        (&json!(0), &json!(600), &json!(600))
+    );
+    assert!(crop["x"].as_u64().unwrap() >= 250, "{crop}");
+    let small = image_at(&app, &format!("/api/v1/avatars/{id}?size=100x100")).await;
+    let centre_of_disc =
+        small.get_pixel(((780 - crop["x"].as_u64().unwrap() as u32) / 6).min(99), 50);
+    assert!(
+        centre_of_disc.0[0] > 180 && centre_of_disc.0[1] < 80,
+        "{centre_of_disc:?}"
+    );
+    // An on-demand render cuts the kept square.
+    let webp = image_at(
+        &app,
+        &format!("/api/v1/avatars/{id}?size=300x300&format=webp"),
+    )
+    .await;
+    assert_eq!(webp.dimensions(), (300, 300));
+    let again = app.metadata(&id).await.json::<Value>().await.unwrap();
+    assert_eq!(again["crop"], meta["crop"]);
+
+    // A picture whose subject is in the middle keeps the centre, and no crop.
+    let centred = app.upload_ok("flo", "middle.png", disc_at(450)).await;
+    let id = centred["id"].as_str().unwrap().to_owned();
+    let meta = app.wait_for_status(&id, "ready", READY).await;
+    assert_eq!(meta["crop"], Value::Null);
+    // A square chosen by the user is never replaced.
+    let (status, body) = upload(
+        &app,
+        "flo",
+        &json!({"x": 0, "y": 0, "width": 300, "height": 300}).to_string(),
+        true,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let meta = app
+        .wait_for_status(body["id"].as_str().unwrap(), "ready", READY)
+        .await;
+    assert_eq!(
+        meta["crop"],
+        json!({"x": 0, "y": 0, "width": 300, "height": 300})
+    );
+    app.stop().await;
+}

@@ -26,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+pub mod attention;
 mod color;
 mod crop;
 mod ffi_layout;
@@ -656,6 +657,45 @@ pub fn render_with(
             .and_then(|()| crop.check_within(decoded.probe.display_dimensions()))
             .map_err(invalid)?;
     }
+    render_decoded(decoded, variants, crop)
+}
+
+/// [`render`] with the thumbnails cut from the square attention chooses
+/// ([`attention::square`], computed on the decode the render has anyway),
+/// or the centre where nothing stands out; returns the renditions and that
+/// square (`None`: the centre) for the caller to keep.
+///
+/// # Errors
+/// As [`render`].
+pub fn render_attention(
+    bytes: &[u8],
+    limits: Limits,
+    variants: &[Variant],
+    scans: Scans,
+) -> Result<(Vec<Rendition>, Option<Crop>), ImageError> {
+    let decoded = decode_with(
+        bytes,
+        limits,
+        |p| render_short_side(variants, None, p),
+        scans,
+    )?;
+    let crop = {
+        let _span = tracing::info_span!("attention").entered();
+        attention::square(
+            &decoded.image,
+            exif_to_orientation(decoded.probe.orientation),
+            decoded.probe.display_dimensions(),
+        )
+    };
+    Ok((render_decoded(decoded, variants, crop)?, crop))
+}
+
+/// Renders `variants` from one decode, cut from `crop` or the centre.
+fn render_decoded(
+    decoded: Decoded,
+    variants: &[Variant],
+    crop: Option<Crop>,
+) -> Result<Vec<Rendition>, ImageError> {
     // Every variant in sRGB, converted where it costs least: once at the
     // decoded (shrunk) size, or — when the variants have fewer pixels than
     // that, as for a PNG or HEIF decoded whole — in each variant after its

@@ -49,6 +49,17 @@ pub enum CurrentAvatar {
     Redirect,
 }
 
+/// Where thumbnails are cut from when the upload chose no square (`CROP`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CropMode {
+    /// `centre` (the default, the contract's): the centred cover crop.
+    Centre,
+    /// `attention`: the square chosen by content on the first render
+    /// (`avatar_pipeline::attention`), kept with the avatar so that every
+    /// later render cuts the same; the centre where nothing stands out.
+    Attention,
+}
+
 /// What `jwt` and `authorizer` modes read (`JWT_*`).
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
@@ -160,6 +171,8 @@ pub struct Config {
     /// after an upload, pixels, ascending (default `100,300,1200`, the
     /// contract's). A GET may ask for these and the contract's.
     pub thumbnail_sizes: Vec<crate::Size>,
+    /// `CROP`: `centre` (default) or `attention`.
+    pub crop: CropMode,
     /// `CURRENT_AVATAR`: `revalidate` (default) or `redirect`.
     pub current_avatar: CurrentAvatar,
     /// `CURRENT_AVATAR_MAX_AGE_SECONDS`: `max-age` of the current-avatar URL
@@ -315,6 +328,11 @@ impl Config {
             thumbnail_sizes: thumbnail_sizes(&text("THUMBNAIL_SIZES", "100,300,1200")).map_err(
                 |reason| invalid("THUMBNAIL_SIZES", &text("THUMBNAIL_SIZES", ""), &reason),
             )?,
+            crop: match text("CROP", "centre").trim() {
+                "centre" | "center" => CropMode::Centre,
+                "attention" => CropMode::Attention,
+                other => return Err(invalid("CROP", other, "expected centre or attention")),
+            },
             current_avatar: match text("CURRENT_AVATAR", "revalidate").trim() {
                 "revalidate" => CurrentAvatar::Revalidate,
                 "redirect" => CurrentAvatar::Redirect,

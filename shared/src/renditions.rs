@@ -5,6 +5,7 @@ use bytes::Bytes;
 
 use crate::app::AppState;
 use crate::budget::OverBudget;
+use crate::config::CropMode;
 use crate::db::{AvatarRow, DbError, VariantRow};
 use crate::domain::Variant;
 use crate::http::ApiError;
@@ -86,7 +87,9 @@ pub struct Stored {
 
 /// Reads the avatar's original once, decodes it once (on a blocking thread,
 /// in the caller's span), renders every variant in `variants` — cut from
-/// the avatar's crop, or its centre — stores each
+/// the avatar's crop; else, with `CROP=attention`, from the square
+/// attention chooses (then kept as the avatar's crop); else the centre —
+/// stores each
 /// object and records it, counting it in `avatars_variants_rendered_total`
 /// with its `trigger`. Encoders are deterministic, so a concurrent render of
 /// the same variant writes the same bytes and ETag.
@@ -106,18 +109,29 @@ pub async fn render_and_store(
         .ok_or(RenderError::OriginalMissing)?;
     let limits = state.config.image_limits();
     let crop = avatar.crop;
+    let attention = crop.is_none() && state.config.crop == CropMode::Attention;
     let needed = pipeline::render_memory(&original, limits, variants, crop)?;
     let reservation = state.budget.reserve(needed).await?;
     let wanted = variants.to_vec();
     let span = tracing::Span::current();
-    let renditions = tokio::task::spawn_blocking(move || {
+    let (renditions, chosen) = tokio::task::spawn_blocking(move || {
         let _reservation = reservation;
+        let scans = pipeline::Scans::Needed;
         span.in_scope(|| {
-            pipeline::render_with(&original, limits, &wanted, crop, pipeline::Scans::Needed)
+            if attention {
+                pipeline::render_attention(&original, limits, &wanted, scans)
+            } else {
+                pipeline::render_with(&original, limits, &wanted, crop, scans).map(|r| (r, None))
+            }
         })
     })
     .await
     .map_err(|e| RenderError::Task(e.to_string()))??;
+    if let Some(chosen) = chosen {
+        // Kept, so that every later render (on demand, backfill) cuts the
+        // same square without looking again; the first one stored wins.
+        state.db.keep_crop(avatar.id, chosen).await?;
+    }
     let stores = renditions.into_iter().map(|r| async move {
         let key =
             ObjectKey::for_variant(&avatar.user_id, avatar.id, r.variant, avatar.format).render();

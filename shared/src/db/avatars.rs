@@ -301,6 +301,23 @@ impl Database {
         Ok(Inserted::Created(created))
     }
 
+    /// Keeps `crop` as the square of an avatar that has none yet (the one
+    /// `CROP=attention` chose on its first render); one already kept is
+    /// never replaced.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn keep_crop(&self, id: AvatarId, crop: Crop) -> Result<(), DbError> {
+        let [x, y, width, height] = crop_columns(Some(crop));
+        self.run(
+            "UPDATE avatars SET crop_x = $2, crop_y = $3, crop_width = $4, crop_height = $5 \
+             WHERE id = $1 AND crop_x IS NULL",
+            &[&id, &x, &y, &width, &height],
+        )
+        .await
+        .map(drop)
+    }
+
     /// The avatar a user created with `key` within the last 24 h, deleted or not.
     ///
     /// # Errors
