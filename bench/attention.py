@@ -13,22 +13,22 @@ usage: python attention.py AVATARS_BINARY CORPUS_DIR [--repeat N] [--out BENCHMA
 """
 import os
 import statistics
+import tempfile
 
-from bench import FORMATS, arguments, run
+from bench import FORMATS, arguments, engine_cmd, run
 from report import replace_section
 
 
 def job(binary, files, repeat, out, *extra):
-    return {r["file"]: r for r in run([binary, "render", *files, "--out", out, "--sizes", "100,300",
-                                       "--format", "jpeg", "--repeat", str(repeat), "--json", *extra])}
+    """The thumbnails table's 100+300 job (`engine_cmd`), one JSON line per file."""
+    return {r["file"]: r for r in run([*engine_cmd("avatars", binary, "100,300", repeat, files, out), *extra])}
 
 
 def main():
     a = arguments()
     files = sorted(os.path.join(a.corpus, f) for f in os.listdir(a.corpus)
                    if os.path.splitext(f)[1].lower() in FORMATS)
-    out = "/tmp/avatars-attention"
-    os.makedirs(out, exist_ok=True)
+    out = tempfile.mkdtemp(prefix="avatars-attention-")
     centre = job(a.binary, files, a.repeat, out)
     attention = job(a.binary, files, a.repeat, out, "--attention")
     lines = ["| file | centre, ms | attention, ms | cost | square |", "|---|---|---|---|---|"]

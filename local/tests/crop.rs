@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestApp;
+use common::{create_direct_upload, png, send_direct_upload, TestApp};
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
@@ -20,16 +20,13 @@ const BLUE: [u8; 3] = [30, 30, 220];
 /// each: the centre (a 600 px square from x = 150) is mostly green, the
 /// square at x = 600 all blue.
 fn stripes() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(900, 600, |x, _| {
+    png(&image::RgbImage::from_fn(900, 600, |x, _| {
         image::Rgb(match x / 300 {
             0 => RED,
             1 => GREEN,
             _ => BLUE,
         })
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
-    out.into_inner()
+    }))
 }
 
 /// Multipart upload with a `crop` field, before or after `file`.
@@ -158,62 +155,45 @@ async fn a_crop_that_is_malformed_or_outside_the_image_is_refused_and_nothing_is
     app.stop().await;
 }
 
-async fn create_direct(app: &TestApp, user: &str, body: Value) -> (u16, Value) {
-    let res = app
-        .http
-        .post(app.url("/api/v1/avatars/uploads"))
-        .header("X-User-ID", user)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.json().await.unwrap())
-}
-
-async fn put(app: &TestApp, upload: &Value, bytes: Vec<u8>) {
-    let mut req = app.http.put(upload["url"].as_str().unwrap());
-    for (k, v) in upload["headers"].as_object().unwrap() {
-        req = req.header(k, v.as_str().unwrap());
-    }
-    assert_eq!(req.body(bytes).send().await.unwrap().status(), 200);
-}
-
 #[tokio::test]
 async fn a_direct_upload_keeps_its_crop_and_fails_when_the_file_is_smaller() {
     let app = TestApp::spawn().await;
     let file = stripes();
     let crop = json!({"x": 0, "y": 300, "width": 300, "height": 300});
-    let (status, body) = create_direct(
+    let (status, body) = create_direct_upload(
         &app,
-        "edda",
+        Some("edda"),
         json!({"content_type": "image/png", "content_length": file.len(), "crop": crop}),
     )
     .await;
     assert_eq!(status, 201, "{body}");
     let id = body["id"].as_str().unwrap().to_owned();
-    put(&app, &body["upload"], file.clone()).await;
+    assert_eq!(
+        send_direct_upload(&app, &body["upload"], file.clone()).await,
+        200
+    );
     let meta = app.wait_for_status(&id, "ready", READY).await;
     assert_eq!(meta["crop"], crop);
     let small = image_at(&app, &format!("/api/v1/avatars/{id}?size=100x100")).await;
     assert!(all_close_to(&small, RED), "{:?}", small.get_pixel(50, 50));
 
     // The shape is checked at once; whether it fits, when the file arrives.
-    let (status, body) = create_direct(
+    let (status, body) = create_direct_upload(
         &app,
-        "edda",
+        Some("edda"),
         json!({"content_type": "image/png", "content_length": 10, "crop": {"x": 0, "y": 0, "width": 50, "height": 50}}),
     )
     .await;
     assert_eq!((status, &body["error"]), (400, &json!("Invalid crop")));
-    let (status, body) = create_direct(
+    let (status, body) = create_direct_upload(
         &app,
-        "edda",
+        Some("edda"),
         json!({"content_type": "image/png", "content_length": file.len(), "crop": {"x": 0, "y": 400, "width": 300, "height": 300}}),
     )
     .await;
     assert_eq!(status, 201, "{body}");
     let id = body["id"].as_str().unwrap().to_owned();
-    put(&app, &body["upload"], file).await;
+    assert_eq!(send_direct_upload(&app, &body["upload"], file).await, 200);
     app.wait_for_status(&id, "failed", READY).await;
     for _ in 0..50 {
         if app.keys_of(&id).await.is_empty() {
@@ -227,17 +207,14 @@ async fn a_direct_upload_keeps_its_crop_and_fails_when_the_file_is_smaller() {
 
 /// A 900×600 PNG, grey, with a red disc centred at (`cx`, 300).
 fn disc_at(cx: i32) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(900, 600, |x, y| {
+    png(&image::RgbImage::from_fn(900, 600, |x, y| {
         let (dx, dy) = (x as i32 - cx, y as i32 - 300);
         image::Rgb(if dx * dx + dy * dy < 100 * 100 {
             RED
         } else {
             [128, 128, 128]
         })
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
-    out.into_inner()
+    }))
 }
 
 #[tokio::test]

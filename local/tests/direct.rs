@@ -6,41 +6,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::{corpus, TestApp};
+use common::{corpus, create_direct_upload, send_direct_upload, TestApp};
 use serde_json::{json, Value};
 
 const READY: Duration = Duration::from_secs(60);
-
-async fn create(app: &TestApp, user: Option<&str>, body: Value) -> (u16, Value) {
-    let mut req = app
-        .http
-        .post(app.url("/api/v1/avatars/uploads"))
-        .json(&body);
-    if let Some(u) = user {
-        req = req.header("X-User-ID", u);
-    }
-    let res = req.send().await.unwrap();
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
-}
-
-/// Sends `bytes` as the presigned request says.
-async fn send(app: &TestApp, upload: &Value, bytes: Vec<u8>) -> u16 {
-    assert_eq!(upload["method"], "PUT");
-    let mut req = app.http.put(upload["url"].as_str().unwrap());
-    for (k, v) in upload["headers"].as_object().unwrap() {
-        req = req.header(k, v.as_str().unwrap());
-    }
-    req.body(bytes).send().await.unwrap().status().as_u16()
-}
 
 #[tokio::test]
 async fn a_direct_upload_is_validated_and_processed_like_a_multipart_one() {
     let app = TestApp::spawn().await;
     let photo = corpus("j17_photo_dragonfly_exif6.jpg");
-    let (status, body) = create(
+    let (status, body) = create_direct_upload(
         &app,
         Some("erin"),
         json!({"content_type": "image/jpeg", "content_length": photo.len(), "file_name": "fly.jpg"}),
@@ -74,7 +49,7 @@ async fn a_direct_upload_is_validated_and_processed_like_a_multipart_one() {
         .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
 
-    assert_eq!(send(&app, upload, photo).await, 200);
+    assert_eq!(send_direct_upload(&app, upload, photo).await, 200);
     let meta = app.wait_for_status(&id, "ready", READY).await;
     assert_eq!(meta["file_name"], "fly.jpg");
     assert_eq!(meta["mime_type"], "image/jpeg");
@@ -107,7 +82,7 @@ async fn a_direct_upload_is_validated_and_processed_like_a_multipart_one() {
 async fn a_direct_upload_that_fails_validation_ends_failed_with_its_object_removed() {
     let app = TestApp::spawn().await;
     let junk = b"this is not an image at all".to_vec();
-    let (status, body) = create(
+    let (status, body) = create_direct_upload(
         &app,
         Some("frank"),
         json!({"content_type": "image/png", "content_length": junk.len()}),
@@ -115,7 +90,7 @@ async fn a_direct_upload_that_fails_validation_ends_failed_with_its_object_remov
     .await;
     assert_eq!(status, 201);
     let id = body["id"].as_str().unwrap().to_owned();
-    assert_eq!(send(&app, &body["upload"], junk).await, 200);
+    assert_eq!(send_direct_upload(&app, &body["upload"], junk).await, 200);
     let meta = app.wait_for_status(&id, "failed", READY).await;
     assert_eq!(meta["file_name"], "avatar.png");
     // The storage event was handled: the object is gone for good.
@@ -181,11 +156,11 @@ async fn direct_upload_requests_are_checked() {
         ),
     ];
     for (user, body, want, error) in cases {
-        let (status, got) = create(&app, user, body.clone()).await;
+        let (status, got) = create_direct_upload(&app, user, body.clone()).await;
         assert_eq!(status, want, "{body}: {got}");
         assert_eq!(got["error"], error, "{body}");
     }
-    let (_, got) = create(
+    let (_, got) = create_direct_upload(
         &app,
         Some("gina"),
         json!({"content_type": "image/jpeg", "content_length": 1001}),
@@ -198,7 +173,7 @@ async fn direct_upload_requests_are_checked() {
 #[tokio::test]
 async fn unused_upload_urls_expire_in_the_sweep() {
     let app = TestApp::spawn_with(|c| c.upload_url_ttl = Duration::from_secs(1)).await;
-    let (status, body) = create(
+    let (status, body) = create_direct_upload(
         &app,
         Some("hal"),
         json!({"content_type": "image/webp", "content_length": 500}),
@@ -310,7 +285,7 @@ async fn storage_checks_signatures(app: &TestApp, url: &str) -> bool {
 async fn a_presigned_put_takes_nothing_but_the_signed_type_and_length() {
     let app = TestApp::spawn().await;
     let photo = corpus("j05_photo_bridge.jpg");
-    let (status, body) = create(
+    let (status, body) = create_direct_upload(
         &app,
         Some("ivan"),
         json!({"content_type": "image/jpeg", "content_length": photo.len()}),
@@ -325,14 +300,17 @@ async fn a_presigned_put_takes_nothing_but_the_signed_type_and_length() {
     }
     let mut other_type = upload.clone();
     other_type["headers"]["content-type"] = json!("image/png");
-    assert_eq!(send(&app, &other_type, photo.clone()).await, 403);
+    assert_eq!(
+        send_direct_upload(&app, &other_type, photo.clone()).await,
+        403
+    );
     let mut longer = photo.clone();
     longer.extend_from_slice(b"more");
     let mut other_length = upload.clone();
     other_length["headers"]["content-length"] = json!(longer.len().to_string());
-    assert_eq!(send(&app, &other_length, longer).await, 403);
+    assert_eq!(send_direct_upload(&app, &other_length, longer).await, 403);
     // As signed, it is taken.
-    assert_eq!(send(&app, upload, photo).await, 200);
+    assert_eq!(send_direct_upload(&app, upload, photo).await, 200);
     app.stop().await;
 }
 
@@ -352,7 +330,7 @@ async fn heic_and_avif_uploads_become_jpeg_and_webp_avatars() {
     let heic_id = body["id"].as_str().unwrap().to_owned();
 
     let avif = avatar_pipeline::testing::heif_fixture("avif_alpha.avif");
-    let (status, body) = create(
+    let (status, body) = create_direct_upload(
         &app,
         Some("hana"),
         json!({"content_type": "image/avif", "content_length": avif.len()}),
@@ -361,7 +339,7 @@ async fn heic_and_avif_uploads_become_jpeg_and_webp_avatars() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["upload"]["headers"]["content-type"], "image/avif");
     let avif_id = body["id"].as_str().unwrap().to_owned();
-    assert_eq!(send(&app, &body["upload"], avif).await, 200);
+    assert_eq!(send_direct_upload(&app, &body["upload"], avif).await, 200);
 
     for (id, name, mime, dims) in [
         (&heic_id, "IMG_0001.HEIC", "image/jpeg", (640, 400)),

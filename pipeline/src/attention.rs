@@ -38,7 +38,7 @@ pub fn square(
     if width == height || width == 0 || height == 0 {
         return None;
     }
-    let analysis = analysis_image(decoded, orientation)?.to_rgb8();
+    let analysis = analysis_image(decoded, orientation)?;
     let (aw, ah) = analysis.dimensions();
     let scores = scores(&analysis);
     // Sums along the short axis: one value per position on the long axis.
@@ -88,7 +88,7 @@ pub fn square(
 /// `decoded` area-averaged to [`ANALYSIS_SIDE`] on its long side, 8-bit
 /// RGB (alpha composited on white), upright. Read in place: the decode is
 /// never copied, only the small image converted.
-fn analysis_image(decoded: &DynamicImage, orientation: Orientation) -> Option<DynamicImage> {
+fn analysis_image(decoded: &DynamicImage, orientation: Orientation) -> Option<RgbImage> {
     let (w, h) = (decoded.width(), decoded.height());
     let k = (f64::from(ANALYSIS_SIDE) / f64::from(w.max(h))).min(1.0);
     let aw = ((f64::from(w) * k).round() as u32).max(1);
@@ -111,15 +111,15 @@ fn analysis_image(decoded: &DynamicImage, orientation: Orientation) -> Option<Dy
     fr::Resizer::new().resize(&src, &mut dst, &options).ok()?;
     let raw = dst.into_vec();
     let small = match pixel {
-        fr::PixelType::U8x4 => DynamicImage::ImageRgb8(crate::flatten_on_white(
-            &image::RgbaImage::from_raw(aw, ah, raw)?,
-        )),
-        fr::PixelType::U8 => DynamicImage::ImageLuma8(image::GrayImage::from_raw(aw, ah, raw)?),
-        _ => DynamicImage::ImageRgb8(RgbImage::from_raw(aw, ah, raw)?),
+        fr::PixelType::U8x4 => crate::flatten_on_white(&image::RgbaImage::from_raw(aw, ah, raw)?),
+        fr::PixelType::U8 => {
+            DynamicImage::ImageLuma8(image::GrayImage::from_raw(aw, ah, raw)?).into_rgb8()
+        }
+        _ => RgbImage::from_raw(aw, ah, raw)?,
     };
-    let mut small = DynamicImage::ImageRgb8(small.to_rgb8());
+    let mut small = DynamicImage::ImageRgb8(small);
     small.apply_orientation(orientation);
-    Some(small)
+    Some(small.into_rgb8())
 }
 
 /// Each pixel's score: edge strength (the luma gradient, 0–2), saturation
@@ -166,17 +166,21 @@ mod tests {
         DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| image::Rgb(f(x, y))))
     }
 
-    #[test]
-    fn a_subject_off_the_centre_pulls_the_square_to_it() {
-        // A grey 600x300 picture with a red disc at the right.
-        let img = image(600, 300, |x, y| {
-            let (dx, dy) = (x as i32 - 500, y as i32 - 150);
+    /// A grey 600x300 picture with a red disc (radius 60) centred at (`cx`, 150).
+    fn disc_at(cx: i32) -> DynamicImage {
+        image(600, 300, |x, y| {
+            let (dx, dy) = (x as i32 - cx, y as i32 - 150);
             if dx * dx + dy * dy < 60 * 60 {
                 [220, 40, 40]
             } else {
                 [128, 128, 128]
             }
-        });
+        })
+    }
+
+    #[test]
+    fn a_subject_off_the_centre_pulls_the_square_to_it() {
+        let img = disc_at(500);
         let crop = square(&img, Orientation::NoTransforms, (600, 300)).unwrap();
         assert_eq!((crop.y, crop.width, crop.height), (0, 300, 300));
         assert!(crop.x >= 250, "{crop:?}");
@@ -201,16 +205,8 @@ mod tests {
             square(&symmetric, Orientation::NoTransforms, (600, 300)),
             None
         );
-        let centred = image(600, 300, |x, y| {
-            let (dx, dy) = (x as i32 - 300, y as i32 - 150);
-            if dx * dx + dy * dy < 60 * 60 {
-                [220, 40, 40]
-            } else {
-                [128, 128, 128]
-            }
-        });
         assert_eq!(
-            square(&centred, Orientation::NoTransforms, (600, 300)),
+            square(&disc_at(300), Orientation::NoTransforms, (600, 300)),
             None
         );
         let square_img = image(

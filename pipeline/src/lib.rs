@@ -47,8 +47,7 @@ use fast_image_resize as fr;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::metadata::Orientation;
 use image::{
-    DynamicImage, GenericImageView, GrayImage, ImageDecoder, ImageEncoder, ImageReader, RgbImage,
-    RgbaImage,
+    DynamicImage, GenericImageView, ImageDecoder, ImageEncoder, ImageReader, RgbImage, RgbaImage,
 };
 
 pub use crop::{Crop, CropError};
@@ -781,45 +780,37 @@ fn cover_crop(
     region: Option<(f64, f64, f64, f64)>,
 ) -> Result<DynamicImage, ImageError> {
     let _span = tracing::info_span!("resize", pipeline.side = side).entered();
-    let size_err = || ImageError::Encode("resize buffer size".into());
-    if let DynamicImage::ImageLuma8(grey) = src {
+    Ok(match src {
         // Grey stays one channel until the encoder: a third of the
         // filtering, and no RGB copy of the whole decode per variant.
-        let raw = resize_square(
-            grey.as_raw(),
-            grey.dimensions(),
-            fr::PixelType::U8,
-            side,
-            region,
-        )?;
-        GrayImage::from_raw(side, side, raw)
-            .map(DynamicImage::ImageLuma8)
-            .ok_or_else(size_err)
-    } else if src.color().has_alpha() {
-        let rgba = to_rgba8(src);
-        let raw = resize_square(
-            rgba.as_raw(),
-            rgba.dimensions(),
+        DynamicImage::ImageLuma8(grey) => {
+            DynamicImage::ImageLuma8(resize_buffer(grey, fr::PixelType::U8, side, region)?)
+        }
+        _ if src.color().has_alpha() => DynamicImage::ImageRgba8(resize_buffer(
+            &to_rgba8(src),
             fr::PixelType::U8x4,
             side,
             region,
-        )?;
-        RgbaImage::from_raw(side, side, raw)
-            .map(DynamicImage::ImageRgba8)
-            .ok_or_else(size_err)
-    } else {
-        let rgb = to_rgb8(src);
-        let raw = resize_square(
-            rgb.as_raw(),
-            rgb.dimensions(),
+        )?),
+        _ => DynamicImage::ImageRgb8(resize_buffer(
+            &to_rgb8(src),
             fr::PixelType::U8x3,
             side,
             region,
-        )?;
-        RgbImage::from_raw(side, side, raw)
-            .map(DynamicImage::ImageRgb8)
-            .ok_or_else(size_err)
-    }
+        )?),
+    })
+}
+
+/// [`resize_square`] of an 8-bit image buffer whose pixels are `pixel`.
+fn resize_buffer<P: image::Pixel<Subpixel = u8>>(
+    img: &image::ImageBuffer<P, Vec<u8>>,
+    pixel: fr::PixelType,
+    side: u32,
+    region: Option<(f64, f64, f64, f64)>,
+) -> Result<image::ImageBuffer<P, Vec<u8>>, ImageError> {
+    let raw = resize_square(img.as_raw(), img.dimensions(), pixel, side, region)?;
+    image::ImageBuffer::from_raw(side, side, raw)
+        .ok_or_else(|| ImageError::Encode("resize buffer size".into()))
 }
 
 /// Resizes interleaved 8-bit pixels into a `side`×`side` square: `region`

@@ -102,7 +102,13 @@ pub fn free_port() -> u16 {
 
 /// A small real PNG of `w`×`h`.
 pub fn small_png(w: u32, h: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 90]));
+    png(&image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x * 7) as u8, (y * 5) as u8, 90])
+    }))
+}
+
+/// `img` encoded as PNG.
+pub fn png(img: &image::RgbImage) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()
@@ -292,4 +298,30 @@ impl TestApp {
     pub async fn stop(self) {
         self.stack.stop().await;
     }
+}
+
+/// `POST /api/v1/avatars/uploads` with `body`: the status and the JSON answer.
+pub async fn create_direct_upload(app: &TestApp, user: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = app
+        .http
+        .post(app.url("/api/v1/avatars/uploads"))
+        .json(&body);
+    if let Some(u) = user {
+        req = req.header("X-User-ID", u);
+    }
+    let res = req.send().await.unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// Sends `bytes` as the presigned request `upload` says; the storage's status.
+pub async fn send_direct_upload(app: &TestApp, upload: &Value, bytes: Vec<u8>) -> u16 {
+    assert_eq!(upload["method"], "PUT");
+    let mut req = app.http.put(upload["url"].as_str().unwrap());
+    for (k, v) in upload["headers"].as_object().unwrap() {
+        req = req.header(k, v.as_str().unwrap());
+    }
+    req.body(bytes).send().await.unwrap().status().as_u16()
 }
