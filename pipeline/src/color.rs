@@ -35,10 +35,14 @@
 //! * Transforms are built once per distinct profile and kept (the same
 //!   camera profile arrives again and again): [`CACHE_ENTRIES`] profiles.
 //!
-//! Not converted (named in the README): CMYK and YCCK JPEGs (their pixels
-//! reach this module already as RGB from the decoder's naive conversion),
-//! and PNG's `gAMA`/`cHRM` chunks without an `iCCP` (the decoder does not
-//! report them; rare in photos). PNG's `sRGB` chunk needs nothing.
+//! * CMYK and YCCK JPEGs ([`cmyk_to_srgb`], called by the JPEG decoder,
+//!   which hands their pixels over as CMYK): through their embedded CMYK
+//!   profile, or [`DEFAULT_CMYK_ICC`] when they have none (or one that does
+//!   not parse). Adobe's inverted CMYK is the decoder's business.
+//!
+//! Not converted (named in the README): PNG's `gAMA`/`cHRM` chunks without
+//! an `iCCP` (the decoder does not report them; rare in photos). PNG's
+//! `sRGB` chunk needs nothing.
 
 use std::sync::{Arc, Mutex};
 
@@ -70,13 +74,29 @@ pub fn icc_from_cicp(primaries: u8, transfer: u8) -> Option<Vec<u8>> {
 /// Distinct profiles whose transforms are kept, most recently used first.
 pub const CACHE_ENTRIES: usize = 16;
 
+/// The CMYK profile of a CMYK or YCCK JPEG that embeds none: FOGRA39
+/// (offset on coated paper, the usual default of European print work),
+/// made from Fogra's measurements — `pipeline/profiles/README.md` says how
+/// and under which licence. 185 KB.
+pub const DEFAULT_CMYK_ICC: &[u8] = include_bytes!("../profiles/default-cmyk-fogra39.icc");
+
+/// The pixels a profile is for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Space {
+    Rgb,
+    Grey,
+    Cmyk,
+    /// A profile that does not parse, or of another colour space.
+    Unusable,
+}
+
 /// A profile's conversions to sRGB: from its own layout without and with
-/// alpha (RGB → RGB and RGBA → RGBA, or grey → RGB and grey+alpha → RGBA);
-/// `None` where none is needed (sRGB already) or possible.
+/// alpha (RGB → RGB and RGBA → RGBA, grey → RGB and grey+alpha → RGBA, or
+/// CMYK → RGB and none); `None` where none is needed (sRGB already) or
+/// possible.
 struct Entry {
     icc: Vec<u8>,
-    /// The profile is for grey pixels (else RGB, or unusable).
-    grey: bool,
+    space: Space,
     opaque: Option<Arc<Transform8BitExecutor>>,
     alpha: Option<Arc<Transform8BitExecutor>>,
 }
@@ -104,7 +124,7 @@ fn entry(icc: &[u8]) -> Arc<Entry> {
 fn build(icc: &[u8]) -> Entry {
     let none = || Entry {
         icc: icc.to_vec(),
-        grey: false,
+        space: Space::Unusable,
         opaque: None,
         alpha: None,
     };
@@ -117,29 +137,28 @@ fn build(icc: &[u8]) -> Entry {
     };
     let srgb = ColorProfile::new_srgb();
     let options = TransformOptions::default();
-    let grey = match profile.color_space {
-        DataColorSpace::Rgb => false,
-        DataColorSpace::Gray => true,
+    // moxcms reads CMYK with the four-channel layout `Rgba`.
+    let (space, opaque_in, alpha_in) = match profile.color_space {
+        DataColorSpace::Rgb => (Space::Rgb, Layout::Rgb, Some(Layout::Rgba)),
+        DataColorSpace::Gray => (Space::Grey, Layout::Gray, Some(Layout::GrayAlpha)),
+        DataColorSpace::Cmyk => (Space::Cmyk, Layout::Rgba, None),
         _ => return none(),
-    };
-    let (opaque_in, alpha_in) = if grey {
-        (Layout::Gray, Layout::GrayAlpha)
-    } else {
-        (Layout::Rgb, Layout::Rgba)
     };
     let opaque = profile
         .create_transform_8bit(opaque_in, &srgb, Layout::Rgb, options)
         .ok();
-    if !grey && opaque.as_deref().is_some_and(is_identity) {
+    if space == Space::Rgb && opaque.as_deref().is_some_and(is_identity) {
         return none();
     }
     Entry {
         icc: icc.to_vec(),
-        grey,
+        space,
         opaque,
-        alpha: profile
-            .create_transform_8bit(alpha_in, &srgb, Layout::Rgba, options)
-            .ok(),
+        alpha: alpha_in.and_then(|alpha_in| {
+            profile
+                .create_transform_8bit(alpha_in, &srgb, Layout::Rgba, options)
+                .ok()
+        }),
     }
 }
 
@@ -174,8 +193,10 @@ pub fn to_srgb(image: DynamicImage, icc: Option<&[u8]>) -> DynamicImage {
         ColorType::L8 | ColorType::La8 | ColorType::L16 | ColorType::La16
     );
     let alpha = image.color().has_alpha();
-    // Grey pixels with an RGB profile, or colour with a grey one: ignored.
-    let transform = if grey_pixels != entry.grey {
+    let pixels_space = if grey_pixels { Space::Grey } else { Space::Rgb };
+    // Grey pixels with an RGB profile, colour with a grey one, or anything
+    // with a CMYK one (converted by the decoder already): ignored.
+    let transform = if pixels_space != entry.space {
         None
     } else if alpha {
         entry.alpha.as_deref()
@@ -203,6 +224,34 @@ pub fn to_srgb(image: DynamicImage, icc: Option<&[u8]>) -> DynamicImage {
         RgbImage::from_raw(w, h, dst).map(DynamicImage::ImageRgb8)
     };
     converted.unwrap_or(image)
+}
+
+/// A `width`×`height` image of CMYK pixels (C, M, Y, K, one byte each,
+/// 0 = no ink, 255 = full ink) converted to sRGB through `icc` when that is
+/// a usable CMYK profile, else through [`DEFAULT_CMYK_ICC`].
+///
+/// # Panics
+/// When `cmyk` does not hold `width`×`height`×4 bytes.
+pub fn cmyk_to_srgb(width: u32, height: u32, cmyk: &[u8], icc: Option<&[u8]>) -> RgbImage {
+    let usable = icc
+        .filter(|icc| !icc.is_empty())
+        .map(entry)
+        .filter(|e| e.space == Space::Cmyk && e.opaque.is_some());
+    let entry = usable.unwrap_or_else(|| entry(DEFAULT_CMYK_ICC));
+    let mut rgb = vec![0; cmyk.len() / 4 * 3];
+    let converted = entry
+        .opaque
+        .as_deref()
+        .is_some_and(|t| t.transform(cmyk, &mut rgb).is_ok());
+    if !converted {
+        // Only if moxcms ever stops reading the built-in profile: the
+        // uncalibrated formula (what libjpeg-based decoders do).
+        for (px, ink) in rgb.chunks_exact_mut(3).zip(cmyk.chunks_exact(4)) {
+            let paper = |c: u8| ((255 - u16::from(c)) * (255 - u16::from(ink[3])) / 255) as u8;
+            px.copy_from_slice(&[paper(ink[0]), paper(ink[1]), paper(ink[2])]);
+        }
+    }
+    RgbImage::from_raw(width, height, rgb).expect("width × height × 4 CMYK bytes")
 }
 
 #[cfg(test)]

@@ -58,33 +58,63 @@ pub fn shrink_on_load_scale(
 /// (2 bytes per coefficient, at full size whatever the output scale), so
 /// a decode budget must count them.
 pub fn is_progressive(bytes: &[u8]) -> bool {
-    if !bytes.starts_with(&[0xFF, 0xD8]) {
-        return false;
-    }
-    let mut at = 2;
-    loop {
+    header_segments(bytes)
+        .find_map(|(marker, _)| match marker {
+            0xC2 | 0xC6 | 0xCA | 0xCE => Some(true),
+            // Any other SOF: not progressive.
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => Some(false),
+            _ => None,
+        })
+        .unwrap_or(false)
+}
+
+/// Whether a JPEG carries Adobe's APP14 marker. Photoshop, which writes
+/// that marker, stores CMYK inverted (0 = full ink), and libjpeg hands the
+/// values over as stored; every reader that converts CMYK (libvips,
+/// Pillow, browsers) takes the marker as the sign and inverts them back.
+fn has_adobe_marker(bytes: &[u8]) -> bool {
+    header_segments(bytes).any(|(marker, payload)| marker == 0xEE && payload.starts_with(b"Adobe"))
+}
+
+/// The marker segments of a JPEG before its first scan, in order, as
+/// (marker, payload): what follows its SOI up to the first SOS or EOI,
+/// ending early at anything that is not a well-formed segment (a file
+/// that is not a JPEG has none). Standalone markers have an empty payload;
+/// a segment the file ends inside has what there is of it.
+fn header_segments(bytes: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut at = if bytes.starts_with(&[0xFF, 0xD8]) {
+        2
+    } else {
+        bytes.len()
+    };
+    std::iter::from_fn(move || {
         // Markers may be preceded by any number of 0xFF fill bytes.
         while bytes.get(at) == Some(&0xFF) && bytes.get(at + 1) == Some(&0xFF) {
             at += 1;
         }
         let (Some(&0xFF), Some(&marker)) = (bytes.get(at), bytes.get(at + 1)) else {
-            return false;
+            return None;
         };
         match marker {
-            0xC2 | 0xC6 | 0xCA | 0xCE => return true,
-            // Any other SOF, or a scan before a frame: not progressive.
-            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => return false,
-            0xDA | 0xD9 => return false,
+            0xDA | 0xD9 => None,
             // Standalone markers without a length.
-            0x01 | 0xD0..=0xD7 => at += 2,
+            0x01 | 0xD0..=0xD7 => {
+                at += 2;
+                Some((marker, &[][..]))
+            }
             _ => {
-                let (Some(&hi), Some(&lo)) = (bytes.get(at + 2), bytes.get(at + 3)) else {
-                    return false;
-                };
-                at += 2 + usize::from(u16::from_be_bytes([hi, lo]));
+                // A segment the file ends inside still names its marker
+                // (with what there is of its payload); the walk ends there.
+                let len = bytes
+                    .get(at + 2..at + 4)
+                    .map_or(0, |l| usize::from(u16::from_be_bytes([l[0], l[1]])));
+                let start = (at + 4).min(bytes.len());
+                let payload = &bytes[start..(at + 2 + len).clamp(start, bytes.len())];
+                at = if len < 2 { bytes.len() } else { at + 2 + len };
+                Some((marker, payload))
             }
         }
-    }
+    })
 }
 
 /// The stream libjpeg-turbo needs for a 1/8-scale decode of a progressive
@@ -181,8 +211,10 @@ fn scan_end(bytes: &[u8], from: usize) -> Option<usize> {
 /// Decodes at scale M/8 (see [`scale_for`]). With `dc_only` and M = 1, a
 /// progressive JPEG is decoded from its DC scans alone ([`dc_scans`]),
 /// with the same pixels; otherwise, or when the stream is not clean, from
-/// all of it. `Ok(None)` for colour spaces this path does not convert
-/// (CMYK/YCCK): the caller falls back to the full-size decoder.
+/// all of it. A CMYK or YCCK JPEG comes out as sRGB, converted through
+/// `icc` (its embedded profile) or the default CMYK profile
+/// ([`crate::color::cmyk_to_srgb`]); RGB and grey keep their numbers and
+/// are converted later, after the resize where that is cheaper.
 ///
 /// A decode that must validate every coefficient (an upload) passes
 /// `dc_only = false`: the AC scans are not even parsed on the DC path.
@@ -193,7 +225,8 @@ pub fn decode_scaled(
     bytes: &[u8],
     numerator: u8,
     dc_only: bool,
-) -> Result<Option<DynamicImage>, ImageError> {
+    icc: Option<&[u8]>,
+) -> Result<DynamicImage, ImageError> {
     match (dc_only && numerator == 1)
         .then(|| dc_scans(bytes))
         .flatten()
@@ -205,19 +238,21 @@ pub fn decode_scaled(
                 pipeline.dc_bytes = dc.len()
             )
             .entered();
-            decode_libjpeg(&dc, 1, false)
+            decode_libjpeg(&dc, 1, false, icc)
         }
-        _ => decode_libjpeg(bytes, numerator, true),
+        _ => decode_libjpeg(bytes, numerator, true, icc),
     }
 }
 
 /// libjpeg-turbo's decode at `numerator`/8, block smoothing as asked (it
-/// only matters for a progressive stream missing AC scans).
+/// only matters for a progressive stream missing AC scans); CMYK through
+/// `icc`, as [`decode_scaled`] says.
 fn decode_libjpeg(
     bytes: &[u8],
     numerator: u8,
     block_smoothing: bool,
-) -> Result<Option<DynamicImage>, ImageError> {
+    icc: Option<&[u8]>,
+) -> Result<DynamicImage, ImageError> {
     // libjpeg reports fatal errors by unwinding out of the C code (the
     // `mozjpeg` crate's error manager); contain them here.
     std::panic::catch_unwind(|| -> std::io::Result<Option<DynamicImage>> {
@@ -237,11 +272,22 @@ fn decode_libjpeg(
                 started.finish()?;
                 Ok(GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8))
             }
-            Format::CMYK(_) => Ok(None),
+            // libjpeg turns YCCK into CMYK itself.
+            Format::CMYK(mut started) => {
+                let (w, h) = (started.width() as u32, started.height() as u32);
+                let mut cmyk: Vec<u8> = started.read_scanlines()?;
+                started.finish()?;
+                if has_adobe_marker(bytes) {
+                    cmyk.iter_mut().for_each(|v| *v = 255 - *v);
+                }
+                Ok((cmyk.len() == w as usize * h as usize * 4)
+                    .then(|| DynamicImage::ImageRgb8(crate::color::cmyk_to_srgb(w, h, &cmyk, icc))))
+            }
         }
     })
     .map_err(|p| ImageError::Invalid(unwound(p)))?
-    .map_err(|e| ImageError::Invalid(e.to_string()))
+    .map_err(|e| ImageError::Invalid(e.to_string()))?
+    .ok_or_else(|| ImageError::Invalid("libjpeg returned fewer pixels than the frame".into()))
 }
 
 /// Turns a caught libjpeg unwind into an error message.
@@ -305,6 +351,26 @@ mod tests {
     }
 
     #[test]
+    fn adobe_marker_is_found_among_the_header_segments() {
+        let segment = |marker: u8, payload: &[u8]| {
+            let len = (payload.len() + 2) as u16;
+            [&[0xFF, marker][..], &len.to_be_bytes(), payload].concat()
+        };
+        let adobe = segment(0xEE, b"Adobe\0\x64\0\0\0\0\x02");
+        let jfif = segment(0xE0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
+        let sos = [0xFF, 0xDA, 0, 2];
+        let file = |parts: &[&[u8]]| [&[0xFF, 0xD8][..], &parts.concat()].concat();
+        assert!(has_adobe_marker(&file(&[&jfif, &adobe, &sos])));
+        assert!(!has_adobe_marker(&file(&[&jfif, &sos])));
+        // After the first scan, or in another APP segment: not the marker.
+        assert!(!has_adobe_marker(&file(&[&jfif, &sos, &adobe])));
+        assert!(!has_adobe_marker(&file(&[&segment(0xED, b"Adobe"), &sos])));
+        // A truncated segment ends the walk; a non-JPEG has no segments.
+        assert!(!has_adobe_marker(&file(&[&adobe[..6]])));
+        assert!(!has_adobe_marker(&adobe));
+    }
+
+    #[test]
     fn progressive_frames_are_told_from_their_markers() {
         let fixture = |name| crate::testing::fixture(name);
         assert!(is_progressive(&fixture("jp3_photo_sunset_prog.jpg")));
@@ -354,8 +420,8 @@ mod tests {
                 dc.len(),
                 bytes.len()
             );
-            let whole = decode_libjpeg(&bytes, 1, true).unwrap().unwrap();
-            let fast = decode_scaled(&bytes, 1, true).unwrap().unwrap();
+            let whole = decode_libjpeg(&bytes, 1, true, None).unwrap();
+            let fast = decode_scaled(&bytes, 1, true, None).unwrap();
             assert_eq!(fast.dimensions(), whole.dimensions(), "{name}");
             assert_eq!(fast.color(), whole.color(), "{name}");
             assert!(fast.as_bytes() == whole.as_bytes(), "{name}: pixels differ");
@@ -366,8 +432,8 @@ mod tests {
     fn the_dc_path_is_taken_only_when_asked_and_only_at_one_eighth() {
         let bytes = crate::testing::progressive_fixture("bridge_progressive.jpg");
         // 2/8 needs AC coefficients: the whole stream, as without the flag.
-        let quarter = decode_scaled(&bytes, 2, true).unwrap().unwrap();
-        let quarter_whole = decode_libjpeg(&bytes, 2, true).unwrap().unwrap();
+        let quarter = decode_scaled(&bytes, 2, true, None).unwrap();
+        let quarter_whole = decode_libjpeg(&bytes, 2, true, None).unwrap();
         assert!(quarter.as_bytes() == quarter_whole.as_bytes());
         // A baseline JPEG has no DC-only scans to keep.
         assert!(dc_scans(&crate::testing::fixture("j09_photo_eveningglow.jpg")).is_none());
@@ -416,7 +482,7 @@ mod tests {
         for (what, broken) in cases {
             assert!(dc_scans(&broken).is_none(), "{what}");
             // The fallback decodes the whole stream, or reports it bad.
-            let _ = decode_scaled(&broken, 1, true);
+            let _ = decode_scaled(&broken, 1, true, None);
         }
         // Data after the end of image is ignored, as libjpeg does.
         let mut trailing = bytes.clone();
@@ -456,7 +522,7 @@ mod tests {
                 if let Some(dc) = dc_scans(&b) {
                     assert!(dc.len() <= b.len());
                 }
-                let _ = decode_scaled(&b, 1, true);
+                let _ = decode_scaled(&b, 1, true, None);
             }
         }
     }

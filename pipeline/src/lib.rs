@@ -426,14 +426,12 @@ fn decode_unrecorded(
         let numerator = min_short_side.map_or(8, |s| {
             jpeg::shrink_on_load_scale(probe.width, probe.height, s, dc_scans_only)
         });
-        if let Some(image) = jpeg::decode_scaled(bytes, numerator, dc_scans_only)? {
-            return Ok(Decoded {
-                probe,
-                image,
-                icc_profile,
-            });
-        }
-        // CMYK / YCCK: the full-size decoder converts those.
+        let image = jpeg::decode_scaled(bytes, numerator, dc_scans_only, icc_profile.as_deref())?;
+        return Ok(Decoded {
+            probe,
+            image,
+            icc_profile,
+        });
     }
     if probe.format == SourceFormat::Webp {
         let image = webp::decode_scaled(bytes, min_short_side)?;

@@ -57,6 +57,14 @@ pub fn heif_fixture(name: &str) -> Vec<u8> {
     repository_fixture("heif", name)
 }
 
+/// The bytes of one of the repository's test ICC profiles (`fixtures/icc`).
+///
+/// # Panics
+/// When the file cannot be read.
+pub fn icc_fixture(name: &str) -> Vec<u8> {
+    repository_fixture("icc", name)
+}
+
 /// A structurally valid PNG whose header claims `width`×`height` RGBA pixels
 /// but carries almost no data: a decompression bomb that a decoder would
 /// try to allocate `width × height × 4` bytes for. Chunk CRCs are correct,

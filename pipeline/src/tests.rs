@@ -468,8 +468,8 @@ fn every_corpus_file_renders_all_thumbnails() {
 
 #[test]
 fn cmyk_jpeg_16_bit_png_and_grayscale_render() {
-    // CMYK JPEG (as print workflows write them): libjpeg hands CMYK back,
-    // the pipeline falls back to the full decoder, which converts it.
+    // CMYK JPEG (as print workflows write them): converted on decode
+    // (`cmyk_jpegs_are_converted_through_their_profile` checks the colour).
     let (w, h) = (64u32, 48u32);
     let cmyk: Vec<u8> = (0..w * h)
         .flat_map(|i| [(i % 256) as u8, 40, 200, 10])
@@ -514,6 +514,104 @@ fn cmyk_jpeg_16_bit_png_and_grayscale_render() {
     )
     .unwrap();
     assert_eq!((out[0].width, out[0].height), (40, 40));
+}
+
+/// A CMYK JPEG of 16×16 patches of `inks` (percent of C, M, Y, K), stored
+/// inverted with Adobe's APP14 marker as Photoshop writes it (libjpeg
+/// writes the marker for CMYK), with `icc` embedded if given; coded as
+/// CMYK, or as YCCK with `ycck`.
+fn cmyk_patches_jpeg(inks: &[[u8; 4]], icc: Option<&[u8]>, ycck: bool) -> Vec<u8> {
+    let (w, h) = (16 * inks.len(), 16);
+    let cmyk: Vec<u8> = (0..w * h)
+        .flat_map(|i| inks[i % w / 16].map(|percent| 255 - (u16::from(percent) * 255 / 100) as u8))
+        .collect();
+    std::panic::catch_unwind(|| {
+        let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_CMYK);
+        c.set_size(w, h);
+        if ycck {
+            c.set_color_space(mozjpeg::ColorSpace::JCS_YCCK);
+        }
+        c.set_quality(98.0);
+        let mut s = c.start_compress(Vec::new()).unwrap();
+        if let Some(icc) = icc {
+            // One APP2 chunk, numbered 1 of 1 (ICC.1 B.4; the mozjpeg
+            // crate's `write_icc_profile` numbers it 0, which readers drop).
+            let chunk = [&b"ICC_PROFILE\0\x01\x01"[..], icc].concat();
+            s.write_marker(mozjpeg::Marker::APP(2), &chunk);
+        }
+        s.write_scanlines(&cmyk).unwrap();
+        s.finish().unwrap()
+    })
+    .unwrap()
+}
+
+#[test]
+fn cmyk_jpegs_are_converted_through_their_profile() {
+    // Expected sRGB: Fogra's measured Lab of each patch (FOGRA39L.ti3 for
+    // coated paper, FOGRA29L.ti3 for uncoated), relative to the paper white
+    // (Bradford), in sRGB. Independent of the profiles, which are fits of
+    // those measurements (pipeline/profiles/README.md).
+    let inks = [
+        [0, 0, 0, 0],
+        [40, 0, 0, 0],
+        [0, 40, 0, 0],
+        [0, 0, 0, 40],
+        [20, 40, 40, 0],
+        [70, 40, 0, 0],
+        [40, 70, 100, 0],
+    ];
+    let coated = [
+        [255, 255, 255],
+        [162, 218, 248],
+        [245, 182, 211],
+        [180, 180, 179],
+        [211, 166, 150],
+        [87, 138, 199],
+        [170, 98, 48],
+    ];
+    let uncoated = [
+        [255, 255, 255],
+        [160, 217, 244],
+        [244, 180, 209],
+        [176, 175, 174],
+        [206, 165, 151],
+        [107, 146, 196],
+        [163, 112, 85],
+    ];
+    let fogra29 = crate::testing::icc_fixture("fogra29-uncoated.icc");
+    let patches = |icc: Option<&[u8]>, ycck: bool| {
+        let decoded = decode(&cmyk_patches_jpeg(&inks, icc, ycck), LIMITS).unwrap();
+        let rgb = decoded.into_srgb().image.to_rgb8();
+        (0..inks.len() as u32)
+            .map(|i| rgb.get_pixel(16 * i + 8, 8).0)
+            .collect::<Vec<_>>()
+    };
+    let off_by = |got: &[[u8; 3]], want: &[[u8; 3]]| {
+        got.iter()
+            .zip(want)
+            .flat_map(|(g, w)| g.iter().zip(w).map(|(a, b)| a.abs_diff(*b)))
+            .max()
+            .unwrap()
+    };
+    // No profile embedded: the built-in FOGRA39 one.
+    let untagged = patches(None, false);
+    assert!(off_by(&untagged, &coated) <= 8, "{untagged:?}");
+    // An embedded profile wins: uncoated paper's duller blue and brown.
+    let tagged = patches(Some(&fogra29), false);
+    assert!(off_by(&tagged, &uncoated) <= 8, "{tagged:?}");
+    assert!(off_by(&tagged, &coated) > 15, "{tagged:?}");
+    // YCCK (Photoshop's usual CMYK coding): libjpeg turns it into the same CMYK.
+    let ycck = patches(Some(&fogra29), true);
+    assert!(off_by(&ycck, &uncoated) <= 8, "{ycck:?}");
+    // The uncalibrated formula (255 − C)(255 − K) misses by far more.
+    let naive: Vec<[u8; 3]> = inks
+        .iter()
+        .map(|ink| {
+            let k = 100 - u32::from(ink[3]);
+            [0, 1, 2].map(|c| ((100 - u32::from(ink[c])) * k * 255 / 10_000) as u8)
+        })
+        .collect();
+    assert!(off_by(&naive, &coated) > 30);
 }
 
 #[test]
