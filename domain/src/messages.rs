@@ -49,12 +49,14 @@ impl AvatarDeleteEvent {
 }
 
 /// AvatarProcessEvent (contract, "Events"): (re-)render an avatar's
-/// missing variants. Sent by the purge sweep for avatars left `processing`
+/// variants. Sent by the purge sweep for avatars left `processing`
 /// (or `uploading` with their file arrived) past
 /// `PROCESSING_DEADLINE_SECONDS`, when every delivery of their own event
-/// failed (a long outage), and consumed by the thumbnail function from the
-/// upload queue beside the S3 notifications. Idempotent: only what is
-/// missing is rendered.
+/// failed (a long outage), and by a backfill (missing sizes, or a re-render
+/// of variants made by an older pipeline); consumed by the thumbnail
+/// function from the upload queue beside the S3 notifications. Idempotent:
+/// `thumbnails` renders only what is missing, `rerender` writes the same
+/// bytes again (the encoders are deterministic).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AvatarProcessEvent {
     /// Unique id of this event (UUID v4).
@@ -63,13 +65,33 @@ pub struct AvatarProcessEvent {
     pub avatar_id: AvatarId,
     /// What to do: [`AvatarProcessEvent::THUMBNAILS`] (validate a direct
     /// upload whose file arrived, then render every missing thumbnail and
-    /// mark the avatar `ready`).
+    /// mark the avatar `ready`), and with it, for a `ready` avatar,
+    /// [`AvatarProcessEvent::RERENDER`]. Unknown operations are ignored.
     pub operations: Vec<String>,
 }
 
 impl AvatarProcessEvent {
-    /// The one operation: every missing thumbnail.
+    /// Every missing thumbnail.
     pub const THUMBNAILS: &'static str = "thumbnails";
+    /// Every variant stored already rendered again from the original and
+    /// replaced (the original itself stays), and the ThumbHash recomputed:
+    /// what `avatar-local backfill --rerender-before` sends after a
+    /// pipeline change that alters pixels (colour conversion, a crop).
+    pub const RERENDER: &'static str = "rerender";
+
+    /// Whether the event asks for [`Self::RERENDER`].
+    pub fn rerender(&self) -> bool {
+        self.operations.iter().any(|op| op == Self::RERENDER)
+    }
+
+    /// An event rendering every thumbnail of `avatar_id` again, stored
+    /// ones included.
+    pub fn rerendering(avatar_id: AvatarId) -> Self {
+        Self {
+            operations: vec![Self::THUMBNAILS.to_owned(), Self::RERENDER.to_owned()],
+            ..Self::thumbnails(avatar_id)
+        }
+    }
 
     /// An event rendering every missing thumbnail of `avatar_id`.
     pub fn thumbnails(avatar_id: AvatarId) -> Self {
@@ -223,6 +245,28 @@ mod tests {
             UploadQueueMessage::Process(event)
         );
         assert!(parse_upload_queue_message(r#"{"avatar_id":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn rerender_is_an_operation_beside_thumbnails() {
+        let id = AvatarId::new();
+        assert!(!AvatarProcessEvent::thumbnails(id).rerender());
+        let event = AvatarProcessEvent::rerendering(id);
+        assert!(event.rerender());
+        let body = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            body["operations"],
+            serde_json::json!(["thumbnails", "rerender"])
+        );
+        // An operation this version does not know is ignored, not poison.
+        let later = format!(
+            r#"{{"message_id":"{}","avatar_id":"{id}","operations":["thumbnails","sharpen"]}}"#,
+            uuid::Uuid::new_v4()
+        );
+        match parse_upload_queue_message(&later).unwrap() {
+            UploadQueueMessage::Process(event) => assert!(!event.rerender()),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //!                          queues (after an outage; SQS's StartMessageMoveTask on AWS)
 //! avatar-local publish     web-static/ and config.json into a web bucket (--bucket)
 //! avatar-local backfill    after THUMBNAIL_SIZES changed: an AvatarProcessEvent for
-//!                          every ready avatar missing a size (--per-second, --limit)
+//!                          every ready avatar missing a size (--per-second, --limit);
+//!                          --rerender-before T: re-render every avatar with variants older than T
 //! ```
 //!
 //! The service's own settings come from the environment ([`Config`]); the
@@ -61,7 +62,8 @@ enum Command {
     /// After `THUMBNAIL_SIZES` changed: send an AvatarProcessEvent for every
     /// ready avatar missing a configured size (or its ThumbHash), at a
     /// bounded rate, and print how many as JSON. The running service's
-    /// thumbnail function renders them.
+    /// thumbnail function renders them. With `--rerender-before`, after a
+    /// pipeline change: every avatar with older variants is re-rendered.
     Backfill(BackfillArgs),
     /// Publish `web-static/` (WEB_STATIC_DIR) and a `config.json` made from
     /// this environment's settings into a web bucket that exists (on AWS,
@@ -86,6 +88,11 @@ struct BackfillArgs {
     /// Events sent at most (default: all).
     #[arg(long)]
     limit: Option<usize>,
+    /// Re-render instead: every ready avatar with a variant rendered before
+    /// this time (RFC 3339, e.g. 2026-12-05T00:00:00Z: when the new version
+    /// was deployed) has its variants rendered again and replaced.
+    #[arg(long)]
+    rerender_before: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -166,6 +173,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 backfill: true,
                 per_second: args.per_second,
                 limit: args.limit,
+                rerender_before: args.rerender_before,
             };
             let report = avatar_purge::backfill(&state, &request).await?;
             println!("{}", serde_json::to_string(&report)?);

@@ -1,5 +1,6 @@
-//! Old avatars do not pile up (`KEEP_AVATARS_PER_USER`), and a changed
-//! `THUMBNAIL_SIZES` is filled in for every ready avatar by a backfill.
+//! Old avatars do not pile up (`KEEP_AVATARS_PER_USER`), a changed
+//! `THUMBNAIL_SIZES` is filled in for every ready avatar by a backfill, and
+//! `backfill --rerender-before` replaces variants an older pipeline made.
 
 mod common;
 
@@ -30,6 +31,24 @@ async fn listed(app: &TestApp, user: &str) -> Vec<String> {
         .iter()
         .map(|item| item["id"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Runs a backfill at 50 events a second: `(enqueued, complete)`.
+async fn backfill(
+    app: &TestApp,
+    limit: Option<usize>,
+    rerender_before: Option<chrono::DateTime<chrono::Utc>>,
+) -> (usize, bool) {
+    let request = avatar_purge::BackfillRequest {
+        backfill: true,
+        per_second: 50,
+        limit,
+        rerender_before,
+    };
+    let report = avatar_purge::backfill(&app.stack.state, &request)
+        .await
+        .unwrap();
+    (report.enqueued, report.complete)
 }
 
 #[tokio::test]
@@ -145,33 +164,13 @@ async fn a_backfill_renders_a_new_size_for_every_ready_avatar() {
         Size::THUMB_1200,
     ];
     let app = TestApp::start(config).await;
-    let limited = avatar_purge::BackfillRequest {
-        backfill: true,
-        per_second: 50,
-        limit: Some(1),
-    };
-    let report = avatar_purge::backfill(&app.stack.state, &limited)
-        .await
-        .unwrap();
-    assert_eq!(
-        report,
-        avatar_purge::BackfillReport {
-            enqueued: 1,
-            complete: false
-        }
-    );
-    let request = avatar_purge::BackfillRequest {
-        limit: None,
-        ..limited
-    };
-    let report = avatar_purge::backfill(&app.stack.state, &request)
-        .await
-        .unwrap();
+    assert_eq!(backfill(&app, Some(1), None).await, (1, false));
+    let (enqueued, complete) = backfill(&app, None, None).await;
     // The two ready avatars (one may be rendered already after the
     // limited run), never the failed one.
     assert!(
-        report.complete && (1..=2).contains(&report.enqueued),
-        "{report:?}"
+        complete && (1..=2).contains(&enqueued),
+        "{enqueued} {complete}"
     );
     for id in [&a, &b] {
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -192,11 +191,132 @@ async fn a_backfill_renders_a_new_size_for_every_ready_avatar() {
         assert_eq!((image.width(), image.height()), (64, 64));
     }
     // Done: another backfill finds nothing.
-    let report = avatar_purge::backfill(&app.stack.state, &request)
+    assert_eq!(backfill(&app, None, None).await, (0, true));
+    app.stop().await;
+}
+
+/// `(size, format, etag, created_at)` of every variant row of `id`.
+async fn variant_rows(
+    db: &tokio_postgres::Client,
+    id: AvatarId,
+) -> Vec<(String, String, String, chrono::DateTime<chrono::Utc>)> {
+    db.query(
+        "SELECT size, format, etag, created_at FROM avatar_variants \
+         WHERE avatar_id = $1 ORDER BY size, format",
+        &[&id],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+    .collect()
+}
+
+#[tokio::test]
+async fn a_rerender_backfill_replaces_the_variants_an_older_pipeline_made() {
+    let app = TestApp::spawn().await;
+    let old = upload_ready(&app, "mia", 400).await;
+    let old_id = AvatarId::parse(&old).unwrap();
+    // An on-demand variant is re-rendered too.
+    let res = app
+        .get(&format!("/api/v1/avatars/{old}?size=300x300&format=webp"))
+        .await;
+    assert_eq!(res.status(), 200);
+    let (db, connection) = tokio_postgres::connect(&app.config.database_url, tokio_postgres::NoTls)
         .await
         .unwrap();
-    assert_eq!(report.enqueued, 0);
-    assert!(report.complete);
+    tokio::spawn(connection);
+    // What an older pipeline made: other pixels under the 100 px key, and
+    // every rendered variant a day old.
+    let key: String = db
+        .query_one(
+            "SELECT s3_key FROM avatar_variants \
+             WHERE avatar_id = $1 AND size = '100x100' AND format = 'png'",
+            &[&old_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let stale = small_png(100, 100);
+    let stale_etag = avatar_shared::db::variants::etag_of(&stale);
+    app.stack
+        .state
+        .storage
+        .put(&key, stale.clone().into(), "image/png")
+        .await
+        .unwrap();
+    let aged = db
+        .execute(
+            "UPDATE avatar_variants SET etag = $2, size_bytes = $3, \
+               created_at = created_at - interval '1 day' \
+             WHERE avatar_id = $1 AND size = '100x100' AND format = 'png'",
+            &[&old_id, &stale_etag, &(stale.len() as i64)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(aged, 1);
+    db.execute(
+        "UPDATE avatar_variants SET created_at = created_at - interval '1 day' \
+         WHERE avatar_id = $1 AND size <> 'original'",
+        &[&old_id],
+    )
+    .await
+    .unwrap();
+    let thumb = format!("/api/v1/avatars/{old}?size=100x100");
+    let res = app.get(&thumb).await;
+    assert_eq!(res.headers()["etag"], format!("\"{stale_etag}\"").as_str());
+    assert_eq!(
+        res.bytes().await.unwrap(),
+        stale,
+        "the stale bytes, now hot"
+    );
+    let before = variant_rows(&db, old_id).await;
+    // The original, the three thumbnails, and the on-demand 300 px WebP.
+    assert_eq!(before.len(), 5, "{before:?}");
+    // An avatar the new pipeline made is not touched.
+    let fresh = AvatarId::parse(&upload_ready(&app, "noa", 400).await).unwrap();
+    let fresh_rows = variant_rows(&db, fresh).await;
+
+    let before_deploy = Some(chrono::Utc::now() - chrono::Duration::hours(1));
+    assert_eq!(backfill(&app, None, before_deploy).await, (1, true));
+    let newest_before = before.iter().map(|row| row.3).max().unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let after = loop {
+        let rows = variant_rows(&db, old_id).await;
+        let renewed = rows
+            .iter()
+            .filter(|(size, ..)| size != "original")
+            .all(|row| row.3 > newest_before);
+        if renewed {
+            break rows;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(after.len(), 5, "{after:?}");
+    for (old_row, new_row) in before.iter().zip(&after) {
+        assert_eq!((&old_row.0, &old_row.1), (&new_row.0, &new_row.1));
+        if old_row.0 == "original" {
+            assert_eq!(old_row, new_row, "the stored original is never rewritten");
+        }
+    }
+    let res = app.get(&thumb).await;
+    assert_eq!(res.status(), 200);
+    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(etag, format!("\"{stale_etag}\""));
+    let image = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!((image.width(), image.height()), (100, 100));
+    assert_ne!(
+        image.to_rgb8(),
+        image::load_from_memory(&stale).unwrap().to_rgb8()
+    );
+    let res = app
+        .get(&format!("/api/v1/avatars/{old}?size=300x300&format=webp"))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(variant_rows(&db, fresh).await, fresh_rows);
+    // Done: another run finds nothing.
+    assert_eq!(backfill(&app, None, before_deploy).await, (0, true));
     app.stop().await;
 }
 

@@ -3,8 +3,11 @@
 //! get function so a hot image costs no storage read and no variant
 //! lookup.
 //!
-//! Safe because the bytes of an id never change (README, "Caching"); only
-//! whether the avatar is still visible can. So a hit is *trusted* only
+//! Safe because the bytes of an id change only when an operator re-renders
+//! them (`backfill --rerender-before`), and then every cache may keep the
+//! old ones for the variants' max-age (contract, "Caching"); so an entry is
+//! held at most that long ([`HELD_AT_MOST`]) too. Whether the avatar is
+//! still visible can change at any time. So a hit is *trusted* only
 //! for `HOT_CACHE_TTL_SECONDS` after the database last confirmed the
 //! avatar visible (default 0: never, so every hit costs one indexed
 //! query and a delete is seen by every instance at once, as the
@@ -25,6 +28,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::domain::{AvatarId, ImageFormat, Size};
+
+/// How long an entry is held at most: one day, the `max-age` of a
+/// variant's `Cache-Control` (contract, "Caching"), after which an HTTP
+/// cache would fetch a re-rendered variant's new bytes too.
+pub const HELD_AT_MOST: Duration = Duration::from_secs(86_400);
 
 /// What a GET asks for: the avatar, the size, and the format if the query
 /// names one (none: the avatar's stored format).
@@ -75,6 +83,8 @@ struct Entry {
     value: HotVariant,
     /// When the database last said the avatar is visible.
     confirmed: Instant,
+    /// When it was inserted.
+    stored: Instant,
     /// Its position in the recency list.
     used: u64,
 }
@@ -113,17 +123,27 @@ pub struct VariantCache {
     inner: Mutex<Inner>,
     capacity: u64,
     ttl: Duration,
+    held_at_most: Duration,
 }
 
 impl VariantCache {
     /// A cache of at most `capacity` bytes whose hits are trusted for
-    /// `ttl` after their avatar was last confirmed visible; a capacity of
-    /// 0 keeps nothing.
+    /// `ttl` after their avatar was last confirmed visible, each entry held
+    /// at most [`HELD_AT_MOST`]; a capacity of 0 keeps nothing.
     pub fn new(capacity: u64, ttl: Duration) -> Self {
         Self {
             inner: Mutex::default(),
             capacity,
             ttl,
+            held_at_most: HELD_AT_MOST,
+        }
+    }
+
+    /// The same cache holding each entry at most `held` (tests).
+    pub fn holding_at_most(self, held: Duration) -> Self {
+        Self {
+            held_at_most: held,
+            ..self
         }
     }
 
@@ -135,11 +155,20 @@ impl VariantCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The answer to `key`, when held; [`Hit::trusted`] when its avatar
+    /// The answer to `key`, when held (and inserted less than the hold
+    /// ago; an older entry is dropped); [`Hit::trusted`] when its avatar
     /// was confirmed visible less than the TTL ago (else the caller asks
     /// the database and, if still visible, calls [`Self::confirm`]).
     pub fn get(&self, key: HotKey) -> Option<Hit> {
         let mut inner = self.lock();
+        if inner
+            .entries
+            .get(&key)
+            .is_some_and(|e| e.stored.elapsed() >= self.held_at_most)
+        {
+            inner.remove(&key);
+            return None;
+        }
         inner.touch(key);
         let entry = inner.entries.get(&key)?;
         Some(Hit {
@@ -184,6 +213,7 @@ impl VariantCache {
             Entry {
                 value,
                 confirmed: Instant::now(),
+                stored: Instant::now(),
                 used,
             },
         );
@@ -289,5 +319,21 @@ mod tests {
         let off = VariantCache::new(0, Duration::from_secs(60));
         off.insert(k(a, Size::THUMB_300), hot(1));
         assert!(off.get(k(a, Size::THUMB_300)).is_none());
+    }
+
+    #[test]
+    fn entries_are_held_no_longer_than_the_variants_max_age() {
+        let cache = VariantCache::new(1 << 20, Duration::from_secs(60))
+            .holding_at_most(Duration::from_millis(50));
+        let a = AvatarId::new();
+        cache.insert(k(a, Size::THUMB_300), hot(10));
+        cache.confirm(k(a, Size::THUMB_300));
+        assert!(cache.get(k(a, Size::THUMB_300)).is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        // Confirming visibility does not extend the hold: a re-rendered
+        // variant's new bytes are read again from then on.
+        assert!(cache.get(k(a, Size::THUMB_300)).is_none());
+        assert_eq!(cache.bytes(), 0);
+        assert_eq!(HELD_AT_MOST, Duration::from_secs(86_400));
     }
 }

@@ -360,6 +360,12 @@ fn image(
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_hot_cache_holds_a_variant_no_longer_than_http_caches_may() {
+        let max_age = avatar_shared::cache::HELD_AT_MOST.as_secs();
+        assert!(CACHE_IMMUTABLE.contains(&format!("max-age={max_age},")));
+    }
+
     fn q(pairs: &[(&str, &str)]) -> Result<ImageQuery, ApiError> {
         let config = Config::from_lookup(|_| None).unwrap();
         ImageQuery::parse(

@@ -15,7 +15,9 @@
 //! * Backfill (`{"backfill": true}`, a one-off invocation; `avatar-local
 //!   backfill` locally): after `THUMBNAIL_SIZES` changes, an
 //!   AvatarProcessEvent for every ready avatar missing a configured size
-//!   (or its ThumbHash), at a bounded rate ([`backfill`]).
+//!   (or its ThumbHash), at a bounded rate ([`backfill`]); with
+//!   `"rerender_before"`, one that renders again every ready avatar with a
+//!   variant made before that time (after a pipeline change).
 //!
 //! An event for an avatar that is *not* soft-deleted is refused (logged and
 //! acknowledged): purge never removes a live avatar's objects.
@@ -124,6 +126,14 @@ pub struct BackfillRequest {
     /// continues with the avatars that still lack a size).
     #[serde(default)]
     pub limit: Option<usize>,
+    /// Re-render instead (RFC 3339, e.g. `"2026-12-05T00:00:00Z"`): every
+    /// ready avatar with a variant rendered before this time gets an
+    /// AvatarProcessEvent with the `rerender` operation, which renders its
+    /// variants again and replaces them. Give the time the new version was
+    /// deployed; a re-rendered avatar is newer, so a repeated or resumed
+    /// run skips it.
+    #[serde(default)]
+    pub rerender_before: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl BackfillRequest {
@@ -148,7 +158,9 @@ pub struct BackfillReport {
 /// the configured `THUMBNAIL_SIZES` (or its ThumbHash), at most
 /// `per_second` a second; the thumbnail function renders only what is
 /// missing, so a repeated backfill, or an avatar rendered meanwhile, costs
-/// nothing but the event.
+/// nothing but the event. With [`BackfillRequest::rerender_before`], a
+/// re-rendering event for every ready avatar with a variant older than
+/// that instead.
 ///
 /// # Errors
 /// Database or queue failures (what was sent stays sent; run it again).
@@ -166,10 +178,11 @@ pub async fn backfill(
     let mut report = BackfillReport::default();
     let mut after = None;
     loop {
-        let ids = state
-            .db
-            .incomplete_ready(&state.config.thumbnail_sizes, after, 100)
-            .await?;
+        let sizes = &state.config.thumbnail_sizes;
+        let ids = match request.rerender_before {
+            Some(before) => state.db.rendered_before(sizes, before, after, 100).await?,
+            None => state.db.incomplete_ready(sizes, after, 100).await?,
+        };
         let Some(last) = ids.last() else {
             report.complete = true;
             break;
@@ -184,10 +197,11 @@ pub async fn backfill(
                 return Ok(report);
             }
             pace.tick().await;
-            state
-                .upload_queue
-                .send_json(&AvatarProcessEvent::thumbnails(id))
-                .await?;
+            let event = match request.rerender_before {
+                Some(_) => AvatarProcessEvent::rerendering(id),
+                None => AvatarProcessEvent::thumbnails(id),
+            };
+            state.upload_queue.send_json(&event).await?;
             report.enqueued += 1;
         }
     }

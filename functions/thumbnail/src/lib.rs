@@ -25,8 +25,10 @@
 //!   `ApproximateReceiveCount`, or the avatar's own retry counter where the
 //!   event source does not pass one (Knative), reaching `MAX_RECEIVE_COUNT`.
 //!
-//! The upload queue also carries [`AvatarProcessEvent`](avatar_shared::queue::AvatarProcessEvent)s (the sweep's):
-//! the same work for one avatar, whatever state it was left in.
+//! The upload queue also carries [`AvatarProcessEvent`](avatar_shared::queue::AvatarProcessEvent)s (the sweep's
+//! and a backfill's): the same work for one avatar, whatever state it was
+//! left in; with the `rerender` operation, a `ready` avatar's stored
+//! variants are rendered again and replaced ([`Render::All`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,7 +45,7 @@ use avatar_shared::metrics::RenderTrigger;
 use avatar_shared::originals::{self, IngestError};
 use avatar_shared::queue::Queue;
 use avatar_shared::renditions::{render_and_store, RenderError};
-use avatar_shared::{AppState, AvatarId, Status};
+use avatar_shared::{AppState, AvatarId, Size, Status, Variant};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 
 /// Handles one SQS batch; returns the partial batch response.
@@ -109,8 +111,23 @@ pub fn retry_policy(state: &AppState) -> RetryPolicy {
 enum Work {
     /// An object was created: its key.
     Created(String),
-    /// The sweep's AvatarProcessEvent.
-    Process(AvatarId),
+    /// An AvatarProcessEvent (the sweep's or a backfill's).
+    Process(AvatarId, Render),
+}
+
+/// Which variants [`render_thumbnails`] renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Render {
+    /// The configured thumbnails not stored yet (what an upload needs; a
+    /// redelivery finds nothing to do).
+    Missing,
+    /// Those, and every variant stored already that a GET can serve (the
+    /// configured sizes and `original`, in any format; not the stored
+    /// original itself) rendered again and replaced, with the ThumbHash:
+    /// an AvatarProcessEvent's `rerender`, after a pipeline change that
+    /// alters pixels. Caches keep the old bytes until their max-age ends
+    /// (contract, "Caching").
+    All,
 }
 
 async fn handle_message(state: &AppState, message: SqsMessage) -> anyhow::Result<Handled> {
@@ -126,7 +143,14 @@ async fn handle_message(state: &AppState, message: SqsMessage) -> anyhow::Result
         UploadQueueMessage::S3(S3Notification::Created(keys)) => {
             keys.into_iter().map(Work::Created).collect()
         }
-        UploadQueueMessage::Process(event) => vec![Work::Process(event.avatar_id)],
+        UploadQueueMessage::Process(event) => {
+            let render = if event.rerender() {
+                Render::All
+            } else {
+                Render::Missing
+            };
+            vec![Work::Process(event.avatar_id, render)]
+        }
     };
     let mut handled = Handled::Done;
     for item in work {
@@ -134,7 +158,8 @@ async fn handle_message(state: &AppState, message: SqsMessage) -> anyhow::Result
             Work::Created(key) => match ObjectKey::parse(&key) {
                 Some(ObjectKey::Original { avatar_id, .. }) => {
                     record_avatar(avatar_id);
-                    (avatar_id, render_thumbnails(state, avatar_id).await)
+                    let rendered = render_thumbnails(state, avatar_id, Render::Missing);
+                    (avatar_id, rendered.await)
                 }
                 Some(ObjectKey::Incoming { user_id, avatar_id }) => {
                     record_avatar(avatar_id);
@@ -146,9 +171,9 @@ async fn handle_message(state: &AppState, message: SqsMessage) -> anyhow::Result
                     continue;
                 }
             },
-            Work::Process(avatar_id) => {
+            Work::Process(avatar_id, render) => {
                 record_avatar(avatar_id);
-                (avatar_id, process_avatar(state, avatar_id).await)
+                (avatar_id, process_avatar(state, avatar_id, render).await)
             }
         };
         match result {
@@ -199,20 +224,24 @@ async fn settle_failure(
 }
 
 /// An [`AvatarProcessEvent`](avatar_shared::queue::AvatarProcessEvent): a direct upload whose file arrived is
-/// accepted; otherwise every missing thumbnail is rendered and the avatar
-/// marked `ready`. Nothing to do for a gone, deleted or `failed` avatar, or
-/// an `uploading` one whose file has not arrived.
+/// accepted; otherwise the thumbnails `render` names are rendered and the
+/// avatar marked `ready`. Nothing to do for a gone, deleted or `failed`
+/// avatar, or an `uploading` one whose file has not arrived.
 ///
 /// # Errors
 /// Retryable failures only (storage, database).
 #[tracing::instrument(skip(state), fields(avatar_id = %avatar_id))]
-pub async fn process_avatar(state: &AppState, avatar_id: AvatarId) -> anyhow::Result<Handled> {
+pub async fn process_avatar(
+    state: &AppState,
+    avatar_id: AvatarId,
+    render: Render,
+) -> anyhow::Result<Handled> {
     match state.db.avatar(avatar_id).await? {
         Some(row) if row.deleted_at.is_none() && row.status == Status::Uploading => {
             accept_direct_upload(state, &row.user_id, avatar_id).await
         }
         Some(row) if row.deleted_at.is_none() && row.status != Status::Failed => {
-            render_thumbnails(state, avatar_id).await
+            render_thumbnails(state, avatar_id, render).await
         }
         _ => {
             tracing::info!("nothing to process");
@@ -293,19 +322,23 @@ pub async fn accept_direct_upload(
     tracing::info!(format = %row.variant.format, width = row.width, height = row.height, "direct upload accepted");
     // The original's own event may have come and gone while the row was
     // still `uploading`; render here (a later event finds nothing missing).
-    render_thumbnails(state, avatar_id).await
+    render_thumbnails(state, avatar_id, Render::Missing).await
 }
 
-/// Renders whatever thumbnails of the avatar are missing and marks it
+/// Renders the thumbnails of the avatar that `render` names and marks it
 /// `ready` (recording upload → ready in `avatars_processing_seconds`).
 /// Done without work when the avatar is gone, deleted or complete;
-/// [`Handled::Poison`] when the original does not decode (the avatar is
-/// marked `failed`).
+/// [`Handled::Poison`] when the original does not decode (an avatar not
+/// `ready` yet is marked `failed`).
 ///
 /// # Errors
 /// Retryable failures only (storage, database).
 #[tracing::instrument(skip(state), fields(avatar_id = %avatar_id))]
-pub async fn render_thumbnails(state: &AppState, avatar_id: AvatarId) -> anyhow::Result<Handled> {
+pub async fn render_thumbnails(
+    state: &AppState,
+    avatar_id: AvatarId,
+    render: Render,
+) -> anyhow::Result<Handled> {
     let Some(avatar) = state.db.avatar(avatar_id).await? else {
         tracing::info!("no row (purged); nothing to do");
         return Ok(Handled::Done);
@@ -321,18 +354,31 @@ pub async fn render_thumbnails(state: &AppState, avatar_id: AvatarId) -> anyhow:
         return Ok(Handled::Done);
     }
     let stored = state.db.variants_of(avatar_id).await?;
-    let missing: Vec<_> = state
+    let mut wanted: Vec<_> = state
         .config
         .thumbnail_variants(avatar.format)
         .into_iter()
         .filter(|v| !stored.iter().any(|s| s.variant == *v))
         .collect();
+    let rerender = render == Render::All && avatar.status == Status::Ready;
+    if rerender {
+        let own_original = Variant::new(Size::Original, avatar.format);
+        wanted.extend(stored.iter().map(|s| s.variant).filter(|v| {
+            *v != own_original
+                && (v.size == Size::Original || state.config.thumbnail_sizes.contains(&v.size))
+        }));
+    }
     let mut rendered = Vec::new();
-    if !missing.is_empty() {
-        match render_and_store(state, &avatar, &missing, RenderTrigger::Event).await {
+    if !wanted.is_empty() {
+        match render_and_store(state, &avatar, &wanted, RenderTrigger::Event).await {
             Ok(stored) => {
-                tracing::info!(variants = stored.len(), "thumbnails stored");
+                tracing::info!(variants = stored.len(), rerender, "thumbnails stored");
                 rendered = stored;
+                if rerender {
+                    // This process's hot copies are stale now; another
+                    // instance's expire within cache::HELD_AT_MOST.
+                    state.hot.forget(avatar_id);
+                }
             }
             Err(e @ (RenderError::Image(_) | RenderError::OverBudget(_))) => {
                 tracing::warn!(error = %e, "original does not render; marking failed");
@@ -349,12 +395,11 @@ pub async fn render_thumbnails(state: &AppState, avatar_id: AvatarId) -> anyhow:
             Err(e) => return Err(e.into()),
         }
     }
-    let thumbhash = match &avatar.thumbhash {
-        Some(_) => None,
-        None => {
-            let known = stored.iter().chain(rendered.iter().map(|r| &r.row));
-            placeholder(state, known, &rendered).await?
-        }
+    let thumbhash = if avatar.thumbhash.is_some() && !rerender {
+        None
+    } else {
+        let known = stored.iter().chain(rendered.iter().map(|r| &r.row));
+        placeholder(state, known, &rendered).await?
     };
     let became_ready = state.db.set_ready(avatar_id, thumbhash.as_deref()).await?;
     if became_ready {
@@ -363,7 +408,7 @@ pub async fn render_thumbnails(state: &AppState, avatar_id: AvatarId) -> anyhow:
             .unwrap_or_default();
         avatar_shared::metrics::processed(elapsed);
     } else if let Some(hash) = &thumbhash {
-        // Ready before placeholders existed (a backfill): add it.
+        // Ready before placeholders existed, or re-rendered (a backfill).
         state.db.set_thumbhash(avatar_id, hash).await?;
     }
     // A new ready avatar may push the user's oldest past

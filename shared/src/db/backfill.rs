@@ -1,10 +1,27 @@
 //! Re-render when the sizes change (`THUMBNAIL_SIZES`, README "Backfill"):
 //! the ready avatars that lack a configured thumbnail size, or a
-//! placeholder.
+//! placeholder; and when the pipeline changed the pixels it makes: the
+//! ready avatars with a variant rendered before a time.
+
+use chrono::{DateTime, Utc};
 
 use super::avatars::IdRow;
 use super::{Database, DbError};
 use crate::domain::{AvatarId, Size};
+
+/// The ids of visible `ready` avatars after `$2` (or from the first, when
+/// NULL) meeting `$condition` on `a`, in id order, at most `$3`.
+macro_rules! ready_avatars_where {
+    ($condition:literal) => {
+        concat!(
+            "SELECT a.id FROM avatars a \
+             WHERE a.deleted_at IS NULL AND a.status = 'ready' \
+               AND ($2::uuid IS NULL OR a.id > $2) AND ",
+            $condition,
+            " ORDER BY a.id LIMIT $3"
+        )
+    };
+}
 
 impl Database {
     /// Up to `limit` ids, in id order after `after`, of visible `ready`
@@ -22,15 +39,47 @@ impl Database {
         let sizes: Vec<String> = sizes.iter().map(|s| s.as_str().into_owned()).collect();
         let rows: Vec<IdRow> = self
             .all(
-                "SELECT a.id FROM avatars a \
-                 WHERE a.deleted_at IS NULL AND a.status = 'ready' \
-                   AND ($2::uuid IS NULL OR a.id > $2) \
-                   AND (a.thumbhash IS NULL OR EXISTS ( \
-                     SELECT 1 FROM unnest($1::text[]) AS wanted(size) \
-                     WHERE NOT EXISTS (SELECT 1 FROM avatar_variants v \
-                       WHERE v.avatar_id = a.id AND v.size = wanted.size AND v.format = a.format))) \
-                 ORDER BY a.id LIMIT $3",
+                ready_avatars_where!(
+                    "(a.thumbhash IS NULL OR EXISTS ( \
+                       SELECT 1 FROM unnest($1::text[]) AS wanted(size) \
+                       WHERE NOT EXISTS (SELECT 1 FROM avatar_variants v \
+                         WHERE v.avatar_id = a.id AND v.size = wanted.size \
+                           AND v.format = a.format)))"
+                ),
                 &[&sizes, &after, &limit],
+            )
+            .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Up to `limit` ids, in id order after `after`, of visible `ready`
+    /// avatars with a variant rendered (stored or replaced) before `before`
+    /// — one of `sizes` or `original` in any format, but not the stored
+    /// original itself (the `original` in the avatar's own format): what
+    /// `backfill --rerender-before` sends to be rendered again. A
+    /// re-rendered avatar's variants are newer, so a repeated or resumed
+    /// run skips it; a size no longer configured is not served, so it is
+    /// not asked for.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn rendered_before(
+        &self,
+        sizes: &[Size],
+        before: DateTime<Utc>,
+        after: Option<AvatarId>,
+        limit: i64,
+    ) -> Result<Vec<AvatarId>, DbError> {
+        let sizes: Vec<String> = sizes.iter().map(|s| s.as_str().into_owned()).collect();
+        let rows: Vec<IdRow> = self
+            .all(
+                ready_avatars_where!(
+                    "EXISTS (SELECT 1 FROM avatar_variants v \
+                       WHERE v.avatar_id = a.id AND v.created_at < $1 \
+                         AND (v.size = 'original' OR v.size = ANY($4::text[])) \
+                         AND NOT (v.size = 'original' AND v.format = a.format))"
+                ),
+                &[&before, &after, &limit, &sizes],
             )
             .await?;
         Ok(rows.into_iter().map(|r| r.0).collect())

@@ -99,7 +99,8 @@ pub(super) async fn upsert_on(
          WHERE EXISTS (SELECT 1 FROM avatars WHERE id = $1 AND deleted_at IS NULL) \
          ON CONFLICT (avatar_id, size, format) DO UPDATE SET \
            s3_key = EXCLUDED.s3_key, size_bytes = EXCLUDED.size_bytes, \
-           width = EXCLUDED.width, height = EXCLUDED.height, etag = EXCLUDED.etag",
+           width = EXCLUDED.width, height = EXCLUDED.height, etag = EXCLUDED.etag, \
+           created_at = now()",
         &[
             &id,
             &v.variant.size,
