@@ -301,7 +301,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         let hit = cache.get(k(a, Size::THUMB_300)).unwrap();
         assert!(!hit.trusted, "past the TTL: the database is asked again");
-        assert_eq!(hit.variant, hot(10), "the bytes stay (they never change)");
+        assert_eq!(hit.variant, hot(10), "the bytes stay (within the hold)");
         cache.confirm(k(a, Size::THUMB_300));
         assert!(cache.get(k(a, Size::THUMB_300)).unwrap().trusted);
         assert!(!cache.get(k(a, Size::THUMB_100)).unwrap().trusted);

@@ -38,7 +38,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-/// `Cache-Control` of `/api/v1/avatars/{id}`: an id's bytes never change
+/// `Cache-Control` of `/api/v1/avatars/{id}`: an id's bytes change only on
+/// an operator's re-render, and a day of the old ones is acceptable then
 /// (contract: one day, `immutable` allowed).
 pub const CACHE_IMMUTABLE: &str = "public, max-age=86400, immutable";
 
