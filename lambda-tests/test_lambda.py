@@ -45,13 +45,34 @@ s3 = boto3.client("s3", **aws)
 sqs = boto3.client("sqs", **aws)
 
 
-# cargo-lambda 1.9.2's gateway now and then answers its own 500
-# (application/problem+json, no detail) for a request its function answered:
-# the function's log shows the right status, and the same request succeeds
-# when sent again. This service never answers problem+json, so a retry of
-# exactly those, for requests that are safe to repeat, cannot hide a fault of
-# ours. The count is printed at the end.
+# cargo-lambda 1.9.2's gateway now and then answers its own 500 for a
+# request its function answered: the function's log shows the right status,
+# and the same request succeeds when sent again: application/problem+json
+# with no detail. Stop 30 saw another (`GET /api/v1/openapi.json`, once in
+# many runs; the function logged 200, the gateway 500 after 6 ms; its body
+# was not kept). The one other 500 the gateway's source makes for an
+# answered invocation passes the function's API Gateway response through
+# raw — a JSON object with "statusCode" — when the invocation's status is
+# lost (trigger_router.rs: `.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)`),
+# so that shape is retried too, and a failing assertion prints the body.
+# This service never answers either shape, so a retry of exactly those, for
+# requests that are safe to repeat, cannot hide a fault of ours. Each retry
+# is printed at the end with its shape.
 EMULATOR_RETRIES = []
+
+
+def emulator_fault(res):
+    """The shape of the gateway's own 500 (see above), or None."""
+    if res.status_code != 500:
+        return None
+    content_type = res.headers.get("content-type", "")
+    if content_type.startswith("application/problem+json"):
+        return "problem+json"
+    try:
+        body = res.json()
+    except ValueError:
+        return None
+    return "raw invocation response" if isinstance(body, dict) and "statusCode" in body else None
 
 
 def call(method, url, retry_safe=None, **kwargs):
@@ -62,10 +83,10 @@ def call(method, url, retry_safe=None, **kwargs):
     kwargs.setdefault("timeout", 120)
     for _ in range(3):
         res = requests.request(method, url, **kwargs)
-        emulator_fault = res.status_code == 500 and res.headers.get("content-type", "").startswith("application/problem+json")
-        if not (emulator_fault and retry_safe):
+        fault = emulator_fault(res)
+        if not (fault and retry_safe):
             return res
-        EMULATOR_RETRIES.append(f"{method} {url}")
+        EMULATOR_RETRIES.append(f"{method} {url}: {fault}")
     return res
 
 
@@ -162,7 +183,7 @@ class LambdaPath(unittest.TestCase):
         self.assertEqual(res.status_code, 200, res.text)
         self.assertEqual(res.json()["status"], "healthy")
         res = call("GET", f"{GATEWAY}/api/v1/openapi.json")
-        self.assertEqual(res.status_code, 200)
+        self.assertEqual(res.status_code, 200, (res.headers, res.text[:500]))
         self.assertIn("/api/v1/avatars", res.json()["paths"])
 
     def test_02_multipart_upload_binary_body(self):
