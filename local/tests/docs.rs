@@ -60,6 +60,19 @@ fn code(markdown: &str) -> Vec<(usize, String)> {
     out
 }
 
+/// The code of every document: `(where, code)`, `where` being
+/// `file:line`.
+fn all_code() -> Vec<(String, String)> {
+    documents()
+        .into_iter()
+        .flat_map(|(doc, text)| {
+            code(&text)
+                .into_iter()
+                .map(move |(line, code)| (format!("{doc}:{line}"), code))
+        })
+        .collect()
+}
+
 /// `word` without the punctuation prose puts around it.
 fn bare(word: &str) -> &str {
     word.trim_start_matches(|c: char| "([\"'".contains(c))
@@ -120,14 +133,12 @@ fn every_repository_path_the_docs_name_exists() {
     let entries = root_entries();
     let mut missing = Vec::new();
     let mut checked = 0;
-    for (doc, text) in documents() {
-        for (line, code) in code(&text) {
-            for word in code.split_whitespace() {
-                if let Some(path) = repository_path(word, &entries) {
-                    checked += 1;
-                    if !root.join(&path).exists() {
-                        missing.push(format!("{doc}:{line}: {path}"));
-                    }
+    for (place, code) in all_code() {
+        for word in code.split_whitespace() {
+            if let Some(path) = repository_path(word, &entries) {
+                checked += 1;
+                if !root.join(&path).exists() {
+                    missing.push(format!("{place}: {path}"));
                 }
             }
         }
@@ -172,14 +183,12 @@ fn every_make_target_the_docs_name_is_in_the_makefile() {
         .collect();
     let mut missing = Vec::new();
     let mut checked = 0;
-    for (doc, text) in documents() {
-        for (line, code) in code(&text) {
-            for args in invocations(&code, "make") {
-                if let Some(target) = make_target(&args) {
-                    checked += 1;
-                    if !targets.contains(target) {
-                        missing.push(format!("{doc}:{line}: make {target}"));
-                    }
+    for (place, code) in all_code() {
+        for args in invocations(&code, "make") {
+            if let Some(target) = make_target(&args) {
+                checked += 1;
+                if !targets.contains(target) {
+                    missing.push(format!("{place}: make {target}"));
                 }
             }
         }
@@ -197,27 +206,25 @@ fn every_avatar_local_command_and_flag_the_docs_name_exists() {
     let binary = env!("CARGO_BIN_EXE_avatar-local");
     let mut wrong = Vec::new();
     let mut checked = BTreeSet::new();
-    for (doc, text) in documents() {
-        for (line, code) in code(&text) {
-            for args in invocations(&code, "avatar-local") {
-                let Some(command) = args.first().filter(|a| !a.starts_with('-')) else {
-                    continue;
-                };
-                let help = Command::new(binary)
-                    .args([command, "--help"])
-                    .output()
-                    .unwrap();
-                let usage = String::from_utf8_lossy(&help.stdout);
-                if !help.status.success() {
-                    wrong.push(format!("{doc}:{line}: avatar-local {command}"));
-                    continue;
-                }
-                checked.insert(command.to_string());
-                for flag in args.iter().filter(|a| a.starts_with("--")) {
-                    let flag = flag.split('=').next().unwrap();
-                    if !usage.contains(flag) {
-                        wrong.push(format!("{doc}:{line}: avatar-local {command} {flag}"));
-                    }
+    for (place, code) in all_code() {
+        for args in invocations(&code, "avatar-local") {
+            let Some(command) = args.first().filter(|a| !a.starts_with('-')) else {
+                continue;
+            };
+            let help = Command::new(binary)
+                .args([command, "--help"])
+                .output()
+                .unwrap();
+            let usage = String::from_utf8_lossy(&help.stdout);
+            if !help.status.success() {
+                wrong.push(format!("{place}: avatar-local {command}"));
+                continue;
+            }
+            checked.insert(command.to_string());
+            for flag in args.iter().filter(|a| a.starts_with("--")) {
+                let flag = flag.split('=').next().unwrap();
+                if !usage.contains(flag) {
+                    wrong.push(format!("{place}: avatar-local {command} {flag}"));
                 }
             }
         }
