@@ -1,5 +1,5 @@
 # The project's verbs. See README.md for what each needs and sets.
-.PHONY: run observe test faults loadtest lint fmt build bench bench-telemetry coldstart fuzz asan deps clean
+.PHONY: run observe test coverage faults loadtest lint fmt build bench bench-telemetry coldstart fuzz asan deps clean
 
 # Every verb installs what it needs first through scripts/deps.sh, the one
 # installer (one lock; one line and a failure when a thing can't be had).
@@ -47,6 +47,9 @@ fuzz: ## Every fuzz target for FUZZ_SECONDS (default 600) each, under ASan (nigh
 
 asan: ## The pipeline's unit tests (fixture uploads included) under AddressSanitizer (nightly)
 	bash scripts/asan-tests.sh
+
+coverage: ## Line coverage per crate under the Rust tests (cargo-llvm-cov) -> target/coverage/html/index.html
+	bash scripts/coverage.sh
 
 lint: ## Formatting, clippy (warnings as errors), unused dependencies, installers only in deps.sh
 	bash scripts/deps.sh lint

@@ -11,7 +11,7 @@
 #
 # NAME is one thing (below) or a group: `test` (all `make test` needs,
 # installed before its suites start in parallel), `run`, `observe`,
-# `loadtest`, `bench`, `fuzz`, `lint`. When a thing cannot be had (not
+# `loadtest`, `bench`, `fuzz`, `lint`, `coverage`. When a thing cannot be had (not
 # root, no network), it prints one line — what is missing and how to get
 # it — and fails, before anything is built. scripts/check-deps.sh keeps
 # every other script from installing on its own.
@@ -22,6 +22,7 @@ MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
 # Pinned cargo tools: crate version.
 MACHETE_VERSION=0.9.1
 CARGO_FUZZ_VERSION=0.13.2
+CARGO_LLVM_COV_VERSION=0.9.1
 
 deps_log() { printf '[deps] %s\n' "$*" >&2; }
 # deps_missing WHAT HOW: the one line, then failure.
@@ -101,6 +102,9 @@ python313() {
   done
 }
 
+# llvm_major: the major version of the LLVM rustc is built on.
+llvm_major() { rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p'; }
+
 # deps_one NAME: installs one thing (the caller holds the lock).
 deps_one() {
   case "$1" in
@@ -143,6 +147,15 @@ deps_one() {
     web-tests | deploy-tests) deps_npm "$1" ;;
     cargo-machete) deps_cargo_tool cargo-machete "$MACHETE_VERSION" ;;
     cargo-fuzz) deps_cargo_tool cargo-fuzz "$CARGO_FUZZ_VERSION" ;;
+    cargo-llvm-cov) deps_cargo_tool cargo-llvm-cov "$CARGO_LLVM_COV_VERSION" ;;
+    llvm-tools)
+      # make coverage: llvm-profdata and llvm-cov of the LLVM rustc is built
+      # on (profiles are read only by the same major version). rustup's
+      # llvm-tools component is a toolchain download; Debian ships the same
+      # major as its llvm-N package.
+      local major
+      major="$(llvm_major)"
+      deps_apt "llvm-$major" "/usr/bin/llvm-profdata-$major" "for make coverage (rustc's LLVM $major)" ;;
     nightly)
       # AddressSanitizer and libFuzzer need a nightly rustc; a toolchain
       # cannot be installed from the crate registry.
@@ -165,6 +178,7 @@ deps_expand() {
       bench-telemetry) echo nasm libheif postgresql moto wrk ;;
       fuzz) echo nasm libheif nightly cargo-fuzz ;;
       lint) echo nasm libheif cargo-machete ;;
+      coverage) echo nasm libheif postgresql moto llvm-tools cargo-llvm-cov ;;
       *) echo "$name" ;;
     esac
   done
