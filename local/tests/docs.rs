@@ -10,7 +10,7 @@
 //! `/health` are not paths); placeholders (`{id}`, `<time>`, `*`, `…`) and
 //! what builds or runs make (`target/`, `.local/`) are skipped.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -205,22 +205,25 @@ fn every_make_target_the_docs_name_is_in_the_makefile() {
 fn every_avatar_local_command_and_flag_the_docs_name_exists() {
     let binary = env!("CARGO_BIN_EXE_avatar-local");
     let mut wrong = Vec::new();
-    let mut checked = BTreeSet::new();
+    // Each command's `--help`, asked once; `None` when it is no command.
+    let mut usages = BTreeMap::new();
     for (place, code) in all_code() {
         for args in invocations(&code, "avatar-local") {
             let Some(command) = args.first().filter(|a| !a.starts_with('-')) else {
                 continue;
             };
-            let help = Command::new(binary)
-                .args([command, "--help"])
-                .output()
-                .unwrap();
-            let usage = String::from_utf8_lossy(&help.stdout);
-            if !help.status.success() {
+            let usage = usages.entry(command.to_string()).or_insert_with(|| {
+                let help = Command::new(binary)
+                    .args([command, "--help"])
+                    .output()
+                    .unwrap();
+                let usage = String::from_utf8_lossy(&help.stdout).into_owned();
+                help.status.success().then_some(usage)
+            });
+            let Some(usage) = usage else {
                 wrong.push(format!("{place}: avatar-local {command}"));
                 continue;
-            }
-            checked.insert(command.to_string());
+            };
             for flag in args.iter().filter(|a| a.starts_with("--")) {
                 let flag = flag.split('=').next().unwrap();
                 if !usage.contains(flag) {
@@ -234,6 +237,11 @@ fn every_avatar_local_command_and_flag_the_docs_name_exists() {
         "not a command or flag:\n{}",
         wrong.join("\n")
     );
+    let checked: Vec<_> = usages
+        .iter()
+        .filter(|(_, u)| u.is_some())
+        .map(|(c, _)| c)
+        .collect();
     assert!(checked.len() >= 4, "only {checked:?} found");
 }
 

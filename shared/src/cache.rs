@@ -206,14 +206,15 @@ impl VariantCache {
         }
         inner.clock += 1;
         let used = inner.clock;
+        let now = Instant::now();
         inner.recency.insert(used, key);
         inner.bytes += weight;
         inner.entries.insert(
             key,
             Entry {
                 value,
-                confirmed: Instant::now(),
-                stored: Instant::now(),
+                confirmed: now,
+                stored: now,
                 used,
             },
         );

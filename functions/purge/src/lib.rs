@@ -176,9 +176,13 @@ pub async fn backfill(
     let mut pace = tokio::time::interval(pause);
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut report = BackfillReport::default();
+    let event = match request.rerender_before {
+        Some(_) => AvatarProcessEvent::rerendering,
+        None => AvatarProcessEvent::thumbnails,
+    };
+    let sizes = &state.config.thumbnail_sizes;
     let mut after = None;
     loop {
-        let sizes = &state.config.thumbnail_sizes;
         let ids = match request.rerender_before {
             Some(before) => state.db.rendered_before(sizes, before, after, 100).await?,
             None => state.db.incomplete_ready(sizes, after, 100).await?,
@@ -197,11 +201,7 @@ pub async fn backfill(
                 return Ok(report);
             }
             pace.tick().await;
-            let event = match request.rerender_before {
-                Some(_) => AvatarProcessEvent::rerendering(id),
-                None => AvatarProcessEvent::thumbnails(id),
-            };
-            state.upload_queue.send_json(&event).await?;
+            state.upload_queue.send_json(&event(id)).await?;
             report.enqueued += 1;
         }
     }

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::avatars::IdRow;
-use super::{Database, DbError};
+use super::{Database, DbError, Params};
 use crate::domain::{AvatarId, Size};
 
 /// The ids of visible `ready` avatars after `$2` (or from the first, when
@@ -23,7 +23,18 @@ macro_rules! ready_avatars_where {
     };
 }
 
+/// `sizes` as the `avatar_variants.size` column writes them.
+fn size_names(sizes: &[Size]) -> Vec<String> {
+    sizes.iter().map(|s| s.as_str().into_owned()).collect()
+}
+
 impl Database {
+    /// The ids a [`ready_avatars_where!`] query answers.
+    async fn ids(&self, sql: &'static str, params: Params<'_>) -> Result<Vec<AvatarId>, DbError> {
+        let rows: Vec<IdRow> = self.all(sql, params).await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
     /// Up to `limit` ids, in id order after `after`, of visible `ready`
     /// avatars missing a thumbnail of one of `sizes` in their own format,
     /// or their ThumbHash: what a backfill sends to be rendered again.
@@ -36,20 +47,17 @@ impl Database {
         after: Option<AvatarId>,
         limit: i64,
     ) -> Result<Vec<AvatarId>, DbError> {
-        let sizes: Vec<String> = sizes.iter().map(|s| s.as_str().into_owned()).collect();
-        let rows: Vec<IdRow> = self
-            .all(
-                ready_avatars_where!(
-                    "(a.thumbhash IS NULL OR EXISTS ( \
-                       SELECT 1 FROM unnest($1::text[]) AS wanted(size) \
-                       WHERE NOT EXISTS (SELECT 1 FROM avatar_variants v \
-                         WHERE v.avatar_id = a.id AND v.size = wanted.size \
-                           AND v.format = a.format)))"
-                ),
-                &[&sizes, &after, &limit],
-            )
-            .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+        self.ids(
+            ready_avatars_where!(
+                "(a.thumbhash IS NULL OR EXISTS ( \
+                   SELECT 1 FROM unnest($1::text[]) AS wanted(size) \
+                   WHERE NOT EXISTS (SELECT 1 FROM avatar_variants v \
+                     WHERE v.avatar_id = a.id AND v.size = wanted.size \
+                       AND v.format = a.format)))"
+            ),
+            &[&size_names(sizes), &after, &limit],
+        )
+        .await
     }
 
     /// Up to `limit` ids, in id order after `after`, of visible `ready`
@@ -70,18 +78,15 @@ impl Database {
         after: Option<AvatarId>,
         limit: i64,
     ) -> Result<Vec<AvatarId>, DbError> {
-        let sizes: Vec<String> = sizes.iter().map(|s| s.as_str().into_owned()).collect();
-        let rows: Vec<IdRow> = self
-            .all(
-                ready_avatars_where!(
-                    "EXISTS (SELECT 1 FROM avatar_variants v \
-                       WHERE v.avatar_id = a.id AND v.created_at < $1 \
-                         AND (v.size = 'original' OR v.size = ANY($4::text[])) \
-                         AND NOT (v.size = 'original' AND v.format = a.format))"
-                ),
-                &[&before, &after, &limit, &sizes],
-            )
-            .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+        self.ids(
+            ready_avatars_where!(
+                "EXISTS (SELECT 1 FROM avatar_variants v \
+                   WHERE v.avatar_id = a.id AND v.created_at < $1 \
+                     AND (v.size = 'original' OR v.size = ANY($4::text[])) \
+                     AND NOT (v.size = 'original' AND v.format = a.format))"
+            ),
+            &[&before, &after, &limit, &size_names(sizes)],
+        )
+        .await
     }
 }
