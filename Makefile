@@ -51,12 +51,13 @@ asan: ## The pipeline's unit tests (fixture uploads included) under AddressSanit
 coverage: ## Line coverage per crate under the Rust tests (cargo-llvm-cov) -> target/coverage/html/index.html
 	bash scripts/coverage.sh
 
-lint: ## Formatting, clippy (warnings as errors), unused dependencies, installers only in deps.sh
+lint: ## Formatting, clippy (warnings as errors), unused dependencies, installers only in deps.sh, layers
 	bash scripts/deps.sh lint
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	.local/cargo-tools/bin/cargo-machete --skip-target-dir
 	bash scripts/check-deps.sh
+	python3 scripts/check_layers.py
 
 fmt:
 	cargo fmt --all

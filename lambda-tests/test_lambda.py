@@ -300,10 +300,10 @@ class LambdaPath(unittest.TestCase):
     def test_09_metrics_are_embedded_metric_format_lines(self):
         """On Lambda the functions write their metrics as CloudWatch EMF
         lines after each invocation: the same names as /metrics in HTTP
-        mode (shared/src/metrics.rs), namespace Avatars, dimensioned by
+        mode (telemetry/src/metrics.rs), namespace Avatars, dimensioned by
         function and by the metric's labels."""
         names = set(re.findall(r'pub const [A-Z_]+: &str = "([a-z_]+)";',
-                               (ROOT / "shared/src/metrics.rs").read_text()))
+                               (ROOT / "telemetry/src/metrics.rs").read_text()))
         documents = []
         for line in (ARTIFACTS / "watch.log").read_text().splitlines():
             line = line[line.find("{"):] if "{" in line else ""

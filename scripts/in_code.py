@@ -2,10 +2,10 @@
 
 * Function routes: the `cargo lambda watch` router table in Cargo.toml, as
   (METHOD, path, function); a Rust test keeps it equal to
-  shared/src/routes.rs ROUTES.
-* Web page routes: the GETs of shared/openapi.json that no function
+  http/src/routes.rs ROUTES.
+* Web page routes: the GETs of http/openapi.json that no function
   serves, as (METHOD, path); a Rust test keeps those equal to WEB_ROUTES.
-* Routes that act for a user: the operations of shared/openapi.json with
+* Routes that act for a user: the operations of http/openapi.json with
   a `security` requirement (X-User-ID or a bearer token), as
   (METHOD, path); a Rust test keeps those equal to the routes whose
   handlers take the acting user.
@@ -28,7 +28,7 @@ def function_routes() -> set[tuple[str, str, str]]:
 
 
 def web_routes() -> set[tuple[str, str]]:
-    spec = json.loads((ROOT / "shared/openapi.json").read_text())
+    spec = json.loads((ROOT / "http/openapi.json").read_text())
     served = {(method, path) for method, path, _ in function_routes()}
     return {
         (method.upper(), path)
@@ -39,7 +39,7 @@ def web_routes() -> set[tuple[str, str]]:
 
 
 def identity_routes() -> set[tuple[str, str]]:
-    spec = json.loads((ROOT / "shared/openapi.json").read_text())
+    spec = json.loads((ROOT / "http/openapi.json").read_text())
     return {
         (method.upper(), path)
         for path, item in spec["paths"].items()
@@ -56,10 +56,10 @@ def function_binaries() -> set[str]:
 
 
 def settings_read() -> set[str]:
-    """Config::from_env's names (shared/src/config.rs), plus those read by
+    """Config::from_env's names (adapters/src/config.rs), plus those read by
     the runtime (HOST, PORT), avatar-local, the AWS SDK, tracing and the
     OpenTelemetry SDK (the standard OTEL_* variables)."""
-    names = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', (ROOT / "shared/src/config.rs").read_text()))
+    names = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', (ROOT / "adapters/src/config.rs").read_text()))
     return names | {
         "HOST", "PORT", "GATEWAY_ADDR", "SWEEP_INTERVAL_SECONDS", "BATCH_WINDOW_SECONDS", "WEB_STATIC_DIR",
         "METRICS_ADDR", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",

@@ -7,13 +7,14 @@
 //!
 //! [`Variant`], [`Size`] and [`ImageFormat`] belong to the image pipeline
 //! (`avatar-pipeline`) and are re-exported here. The `postgres` feature adds
-//! `ToSql`/`FromSql` for the database layer in `avatar-shared`.
+//! `ToSql`/`FromSql` for the database layer in `avatar-adapters`.
 
 #![warn(missing_docs)]
 
 mod ids;
 pub mod keys;
 pub mod messages;
+pub mod time;
 pub mod upload;
 
 pub use avatar_pipeline::{Crop, CropError, ImageFormat, Size, SourceFormat, Variant};

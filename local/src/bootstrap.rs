@@ -14,8 +14,8 @@
 //!   ([`crate::web::publish`]).
 
 use anyhow::Context;
-use avatar_shared::keys::NOTIFIED_PREFIXES;
-use avatar_shared::Config;
+use avatar_adapters::Config;
+use avatar_domain::keys::NOTIFIED_PREFIXES;
 use aws_sdk_s3::types::{
     CorsConfiguration, CorsRule, Event, FilterRule, FilterRuleName, NotificationConfiguration,
     NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
@@ -95,7 +95,7 @@ pub async fn bootstrap(
     allow_browser_uploads(s3, &config.bucket).await?;
     create_bucket(s3, &config.web_bucket).await?;
     let dir = crate::web::static_dir();
-    let web = avatar_shared::storage::Storage::new(s3.clone(), config.web_bucket.clone());
+    let web = avatar_adapters::storage::Storage::new(s3.clone(), config.web_bucket.clone());
     let pages = crate::web::publish(config, &web, &dir).await?;
     tracing::info!(bucket = %config.bucket, web_bucket = %config.web_bucket, pages, upload_queue = %upload.url, delete_queue = %delete.url, "bootstrap done");
     Ok(Resources { upload, delete })

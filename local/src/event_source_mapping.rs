@@ -19,8 +19,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use avatar_shared::events::Outcome;
-use avatar_shared::queue::{Queue, QueueError};
+use avatar_adapters::queue::{Queue, QueueError};
+use avatar_runtime::events::Outcome;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::Message;
 use tokio::sync::watch;

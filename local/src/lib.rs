@@ -10,8 +10,8 @@ pub mod event_source_mapping;
 pub mod stack;
 pub mod web;
 
-use avatar_shared::queue::QueueError;
-use avatar_shared::AppState;
+use avatar_adapters::queue::QueueError;
+use avatar_usecases::AppState;
 
 /// What [`redrive`] moved.
 #[derive(Debug, Default, serde::Serialize, PartialEq, Eq)]

@@ -23,10 +23,11 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use avatar_adapters::db::Database;
+use avatar_adapters::Config;
 use avatar_local::event_source_mapping::MAX_BATCHING_WINDOW_SECONDS;
 use avatar_local::stack::{prepare, Options, Stack};
-use avatar_shared::db::Database;
-use avatar_shared::{AppState, Config};
+use avatar_usecases::AppState;
 use clap::{Parser, Subcommand};
 
 /// The avatar service on a laptop: the gateway, the event source mappings
@@ -82,7 +83,7 @@ struct PublishArgs {
 #[derive(Debug, clap::Args)]
 struct BackfillArgs {
     /// Events sent per second at most.
-    #[arg(long, default_value_t = avatar_purge::BackfillRequest::DEFAULT_PER_SECOND,
+    #[arg(long, default_value_t = avatar_usecases::backfill::BackfillPlan::DEFAULT_PER_SECOND,
           value_parser = clap::value_parser!(u32).range(1..))]
     per_second: u32,
     /// Events sent at most (default: all).
@@ -152,7 +153,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if let Some(metrics) = stack.metrics_addr {
                 eprintln!("metrics on http://{metrics}/metrics");
             }
-            avatar_shared::runtime::shutdown_signal().await;
+            avatar_runtime::shutdown_signal().await;
             stack.stop().await;
         }
         Command::Migrate => {
@@ -164,18 +165,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Sweep => {
             let state = AppState::new(config).await?;
-            let report = avatar_purge::sweep(&state).await?;
+            let report = state.purge().sweep().await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Backfill(args) => {
             let state = AppState::new(config).await?;
-            let request = avatar_purge::BackfillRequest {
-                backfill: true,
+            let plan = avatar_usecases::backfill::BackfillPlan {
                 per_second: args.per_second,
                 limit: args.limit,
                 rerender_before: args.rerender_before,
             };
-            let report = avatar_purge::backfill(&state, &request).await?;
+            let report = state.backfill().run(plan).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Publish(args) => {
@@ -205,7 +205,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = parse_args();
-    let telemetry = avatar_shared::telemetry::init(avatar_shared::telemetry::Process::Local);
+    let telemetry = avatar_telemetry::init(avatar_telemetry::Process::Local);
     let command = cli.command.unwrap_or(Command::Serve(cli.serve));
     let result = run(command).await;
     telemetry.shutdown();

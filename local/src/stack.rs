@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use avatar_shared::db::Database;
-use avatar_shared::{AppState, Config};
+use avatar_adapters::db::Database;
+use avatar_adapters::Config;
+use avatar_usecases::AppState;
 use axum::Router;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -25,7 +26,7 @@ pub fn gateway(state: Arc<AppState>) -> Router {
         .merge(avatar_metadata::routes())
         .merge(avatar_delete::routes())
         .merge(crate::web::routes());
-    avatar_shared::http::service(routes, state)
+    avatar_http::service(routes, state)
 }
 
 /// Creates the database if needed, applies migrations and runs the AWS
@@ -36,7 +37,7 @@ pub fn gateway(state: Arc<AppState>) -> Router {
 pub async fn prepare(config: &Config) -> anyhow::Result<Resources> {
     Database::ensure_database(&config.database_url).await?;
     Database::migrate(&config.database_url).await?;
-    let (s3, sqs) = avatar_shared::aws::clients(config).await;
+    let (s3, sqs) = avatar_adapters::aws::clients(config).await;
     bootstrap(config, &s3, &sqs).await
 }
 
@@ -97,7 +98,7 @@ impl Stack {
         let app = gateway(state.clone());
         let mut stop = rx.clone();
         tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(avatar_shared::linger::LingeringListener(listener), app)
+            let serve = axum::serve(avatar_runtime::linger::LingeringListener(listener), app)
                 .with_graceful_shutdown(async move {
                     stopped(&mut stop).await;
                 });
@@ -138,8 +139,8 @@ impl Stack {
                 loop {
                     tokio::select! {
                         _ = tick.tick() => {
-                            let sweep = avatar_purge::sweep(&s)
-                                .instrument(avatar_shared::telemetry::sweep_span());
+                            let purge = s.purge();
+                            let sweep = purge.sweep().instrument(avatar_telemetry::sweep_span());
                             if let Err(e) = sweep.await {
                                 tracing::error!(error = format!("{e:#}"), "sweep failed");
                             }
@@ -186,7 +187,7 @@ async fn serve_metrics(
     let bound = listener.local_addr()?;
     let mut stop = rx.clone();
     tasks.push(tokio::spawn(async move {
-        let app = avatar_shared::runtime::metrics_routes::<()>();
+        let app = avatar_runtime::metrics_routes::<()>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             stopped(&mut stop).await;
         });
@@ -211,7 +212,7 @@ async fn serve_metrics(
             }
             for (label, queue) in &queues {
                 match queue.depth().await {
-                    Ok(n) => avatar_shared::metrics::queue_depth(label, n),
+                    Ok(n) => avatar_telemetry::metrics::queue_depth(label, n),
                     Err(e) => tracing::debug!(error = %e, queue = label, "queue depth unknown"),
                 }
             }
@@ -219,7 +220,7 @@ async fn serve_metrics(
             if let Err(e) = s.db.record_inventory_metrics().await {
                 tracing::debug!(error = %e, "inventory metrics not recorded");
             }
-            if let Some(t) = avatar_shared::telemetry::get() {
+            if let Some(t) = avatar_telemetry::get() {
                 t.upkeep();
             }
         }

@@ -2,17 +2,18 @@
 //! published into the web bucket (`WEB_BUCKET`) by the bootstrap, and the
 //! local gateway serves `/web/*` from that bucket, as the HTTP API's
 //! bucket proxy (or CloudFront) does in AWS. The path → key mapping is
-//! [`avatar_shared::routes::WEB_ROUTES`].
+//! [`avatar_http::routes::WEB_ROUTES`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use avatar_shared::http::{etag_header, if_none_match, route_not_found, ApiError};
-use avatar_shared::pipeline::SourceFormat;
-use avatar_shared::routes::WEB_ROUTES;
-use avatar_shared::storage::Storage;
-use avatar_shared::{AppState, Config};
+use avatar_adapters::storage::Storage;
+use avatar_adapters::Config;
+use avatar_http::routes::WEB_ROUTES;
+use avatar_http::{etag_header, if_none_match, route_not_found, ApiError};
+use avatar_pipeline::SourceFormat;
+use avatar_usecases::AppState;
 use axum::extract::{RawPathParams, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -135,7 +136,7 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The `/web/*` routes of [`avatar_shared::routes::WEB_ROUTES`], answered
+/// The `/web/*` routes of [`avatar_http::routes::WEB_ROUTES`], answered
 /// from the web bucket (a `{param}` in the key takes the path's value),
 /// plus `/web` and `/web/` → the upload page.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -259,7 +260,7 @@ mod tests {
     #[test]
     fn every_web_route_is_published_from_web_static() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-static");
-        for route in avatar_shared::routes::WEB_ROUTES {
+        for route in avatar_http::routes::WEB_ROUTES {
             if route.key.contains('{') || route.key == "config.json" {
                 continue;
             }

@@ -417,7 +417,7 @@ async fn unknown_routes_and_methods_answer_json() {
     let allow = res.headers()["allow"].to_str().unwrap().to_owned();
     assert!(allow.contains("GET") && allow.contains("DELETE"), "{allow}");
     // Every route of the table is served by the gateway.
-    for r in avatar_shared::routes::ROUTES {
+    for r in avatar_http::routes::ROUTES {
         let path = r
             .path
             .replace("{avatar_id}", "00000000-0000-0000-0000-000000000000")
@@ -474,8 +474,8 @@ async fn health_reports_a_hanging_dependency_within_two_seconds() {
         .force_path_style(true)
         .build(),
     );
-    state.storage = avatar_shared::storage::Storage::new(s3, "any");
-    state.db = avatar_shared::db::Database::connect(
+    state.storage = avatar_adapters::storage::Storage::new(s3, "any");
+    state.db = avatar_adapters::db::Database::connect(
         &format!("postgres://postgres@127.0.0.1:{closed_port}/x"),
         1,
     )
@@ -595,7 +595,7 @@ async fn accept_negotiates_webp_thumbnails_and_says_vary() {
 #[tokio::test]
 async fn the_current_avatar_can_redirect_to_the_immutable_url() {
     let app = TestApp::spawn_with(|c| {
-        c.current_avatar = avatar_shared::config::CurrentAvatar::Redirect;
+        c.current_avatar = avatar_adapters::config::CurrentAvatar::Redirect;
         c.current_avatar_max_age = Duration::from_secs(5);
     })
     .await;

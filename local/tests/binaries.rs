@@ -8,7 +8,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use avatar_shared::Config;
+use avatar_adapters::Config;
 use common::{binary, free_port, TestApp};
 use serde_json::{json, Value};
 
@@ -97,7 +97,7 @@ async fn function_binaries_serve_plain_http() {
     let cloud_event = |id: &str, body: &'static str| {
         http.post(&thumbnail.1)
             .header("ce-specversion", "1.0")
-            .header("ce-type", avatar_shared::events::KNATIVE_SQS_EVENT_TYPE)
+            .header("ce-type", avatar_runtime::events::KNATIVE_SQS_EVENT_TYPE)
             .header("ce-source", "dev.knative.eventing.aws-sqs-source")
             .header("ce-id", id)
             .header("content-type", "application/json")

@@ -219,7 +219,7 @@ fn disc_at(cx: i32) -> Vec<u8> {
 
 #[tokio::test]
 async fn with_crop_attention_the_subject_is_kept_and_so_is_the_square_chosen() {
-    let app = TestApp::spawn_with(|c| c.crop = avatar_shared::config::CropMode::Attention).await;
+    let app = TestApp::spawn_with(|c| c.crop = avatar_adapters::config::CropMode::Attention).await;
     let off_centre = app.upload_ok("flo", "disc.png", disc_at(780)).await;
     let id = off_centre["id"].as_str().unwrap().to_owned();
     let meta = app.wait_for_status(&id, "ready", READY).await;

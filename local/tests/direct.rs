@@ -180,12 +180,12 @@ async fn unused_upload_urls_expire_in_the_sweep() {
     )
     .await;
     assert_eq!(status, 201);
-    let id = avatar_shared::AvatarId::parse(body["id"].as_str().unwrap()).unwrap();
+    let id = avatar_domain::AvatarId::parse(body["id"].as_str().unwrap()).unwrap();
     let state = &app.stack.state;
-    let report = avatar_purge::sweep(state).await.unwrap();
+    let report = state.purge().sweep().await.unwrap();
     assert_eq!(report.expired_uploads, 0, "the URL is still valid");
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let report = avatar_purge::sweep(state).await.unwrap();
+    let report = state.purge().sweep().await.unwrap();
     assert_eq!(report.expired_uploads, 1);
     assert!(state.db.avatar(id).await.unwrap().is_none(), "row purged");
     app.stop().await;
@@ -238,10 +238,10 @@ async fn large_images_redirect_to_a_presigned_url() {
         .state
         .db
         .variant(
-            avatar_shared::AvatarId::parse(id).unwrap(),
-            avatar_shared::Variant::new(
-                avatar_shared::Size::Original,
-                avatar_shared::ImageFormat::Jpeg,
+            avatar_domain::AvatarId::parse(id).unwrap(),
+            avatar_domain::Variant::new(
+                avatar_domain::Size::Original,
+                avatar_domain::ImageFormat::Jpeg,
             ),
         )
         .await

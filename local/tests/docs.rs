@@ -84,7 +84,12 @@ fn bare(word: &str) -> &str {
 fn repository_path(word: &str, root_entries: &BTreeSet<String>) -> Option<String> {
     let word = bare(word);
     let word = word.strip_prefix("./").unwrap_or(word);
-    if word.contains(['{', '}', '<', '>', '*', '…', '$', '=', '@']) || word.contains("://") {
+    // OTLP's protocol names, which look like paths into the `http/` crate.
+    let otlp_protocols = ["http/protobuf", "http/json"];
+    if word.contains(['{', '}', '<', '>', '*', '…', '$', '=', '@'])
+        || word.contains("://")
+        || otlp_protocols.contains(&word)
+    {
         return None;
     }
     let (first, _) = word.split_once('/')?;

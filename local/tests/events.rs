@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use avatar_shared::db::{Inserted, NewAvatar, VariantRow};
-use avatar_shared::events::Outcome;
-use avatar_shared::keys::ObjectKey;
-use avatar_shared::{AppState, AvatarId, ImageFormat, Size, Status, UserId, Variant};
+use avatar_adapters::db::{Inserted, NewAvatar, VariantRow};
+use avatar_domain::keys::ObjectKey;
+use avatar_domain::{AvatarId, ImageFormat, Size, Status, UserId, Variant};
+use avatar_runtime::events::Outcome;
+use avatar_usecases::AppState;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use common::{small_png, TestApp};
 
@@ -313,16 +314,16 @@ async fn sweep_purges_lost_deletes_and_orphans_but_never_live_avatars() {
 
     // A purge event for a live avatar is refused.
     let live_avatar = AvatarId::parse(&live_id).unwrap();
-    assert!(
-        !avatar_purge::purge_avatar(state, live_avatar, &UserId::parse("lee").unwrap())
-            .await
-            .unwrap()
-    );
+    assert!(!state
+        .purge()
+        .purge_avatar(live_avatar, &UserId::parse("lee").unwrap())
+        .await
+        .unwrap());
 
-    let report = avatar_purge::sweep(state).await.unwrap();
+    let report = state.purge().sweep().await.unwrap();
     assert_eq!(
         report,
-        avatar_purge::SweepReport {
+        avatar_usecases::purge::SweepReport {
             purged_avatars: 1,
             orphan_objects: 1,
             ..Default::default()
@@ -342,8 +343,8 @@ async fn sweep_purges_lost_deletes_and_orphans_but_never_live_avatars() {
     assert_eq!(app.keys("other/").await, ["other/readme.txt"]);
     // A second sweep finds nothing.
     assert_eq!(
-        avatar_purge::sweep(state).await.unwrap(),
-        avatar_purge::SweepReport::default()
+        state.purge().sweep().await.unwrap(),
+        avatar_usecases::purge::SweepReport::default()
     );
     app.stop().await;
 }

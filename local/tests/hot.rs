@@ -1,4 +1,4 @@
-//! Hot variants (`avatar_shared::cache`): a hot GET and its 304 need no
+//! Hot variants (`avatar_adapters::cache`): a hot GET and its 304 need no
 //! storage read; by default every hit asks the database whether the avatar
 //! is still visible, so a delete is seen by every instance at once; with
 //! `HOT_CACHE_TTL_SECONDS` above 0 a hit needs no database either, and
@@ -9,12 +9,12 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use avatar_shared::db::Database;
+use avatar_adapters::db::Database;
 use common::{small_png, TestApp};
 
 /// The get function alone on `state`, on a free port; its base URL.
-async fn get_function(state: Arc<avatar_shared::AppState>) -> String {
-    let router = avatar_shared::http::service(avatar_get::routes(), state);
+async fn get_function(state: Arc<avatar_usecases::AppState>) -> String {
+    let router = avatar_http::service(avatar_get::routes(), state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -23,9 +23,9 @@ async fn get_function(state: Arc<avatar_shared::AppState>) -> String {
 
 /// Another instance of the get function: `state` with a hot cache of its
 /// own whose hits are trusted for `ttl`.
-async fn instance(state: &avatar_shared::AppState, ttl: Duration) -> String {
-    let hot = Arc::new(avatar_shared::cache::VariantCache::new(1 << 20, ttl));
-    get_function(Arc::new(avatar_shared::AppState {
+async fn instance(state: &avatar_usecases::AppState, ttl: Duration) -> String {
+    let hot = Arc::new(avatar_adapters::cache::VariantCache::new(1 << 20, ttl));
+    get_function(Arc::new(avatar_usecases::AppState {
         hot,
         ..state.clone()
     }))

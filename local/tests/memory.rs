@@ -128,7 +128,7 @@ impl Drop for Served {
 /// database, buckets and queues.
 async fn serve_in(group: &Cgroup, extra: &[(&str, &str)]) -> Served {
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
-    let config = avatar_shared::Config::from_env().unwrap();
+    let config = avatar_adapters::Config::from_env().unwrap();
     let (server, _) = config.database_url.rsplit_once('/').unwrap();
     let port = free_port();
     let log = std::env::temp_dir().join(format!("avatars-memory-{suffix}.log"));

@@ -172,7 +172,7 @@ async fn wait_for_trace(
 ) -> Trace {
     let started = Instant::now();
     loop {
-        if let Some(t) = avatar_shared::telemetry::get() {
+        if let Some(t) = avatar_telemetry::get() {
             t.flush().await;
         }
         let all = spans.lock().unwrap().clone();
@@ -224,7 +224,7 @@ async fn one_trace_from_upload_to_the_last_variant_and_from_delete_to_purge() {
     std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
     std::env::set_var("OTEL_BSP_SCHEDULE_DELAY", "100");
     std::env::set_var("OTEL_SERVICE_NAME", "avatars-under-test");
-    let telemetry = avatar_shared::telemetry::init(avatar_shared::telemetry::Process::Local);
+    let telemetry = avatar_telemetry::init(avatar_telemetry::Process::Local);
     assert!(telemetry.exporting());
 
     let app = TestApp::spawn().await;

@@ -26,7 +26,7 @@ fn thread_names() -> Vec<String> {
 async fn no_endpoint_no_exporter_and_no_background_work() {
     std::env::remove_var("OTEL_EXPORTER_OTLP_ENDPOINT");
     std::env::remove_var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-    let telemetry = avatar_shared::telemetry::init(avatar_shared::telemetry::Process::Local);
+    let telemetry = avatar_telemetry::init(avatar_telemetry::Process::Local);
     assert!(!telemetry.exporting());
 
     let app = TestApp::spawn().await;

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use avatar_shared::{AvatarId, Size, Status, UserId};
+use avatar_domain::{AvatarId, Size, Status, UserId};
 use common::{small_png, TestApp};
 use serde_json::Value;
 
@@ -39,15 +39,12 @@ async fn backfill(
     limit: Option<usize>,
     rerender_before: Option<chrono::DateTime<chrono::Utc>>,
 ) -> (usize, bool) {
-    let request = avatar_purge::BackfillRequest {
-        backfill: true,
+    let plan = avatar_usecases::backfill::BackfillPlan {
         per_second: 50,
         limit,
         rerender_before,
     };
-    let report = avatar_purge::backfill(&app.stack.state, &request)
-        .await
-        .unwrap();
+    let report = app.stack.state.backfill().run(plan).await.unwrap();
     (report.enqueued, report.complete)
 }
 
@@ -91,12 +88,8 @@ async fn beyond_keep_the_oldest_are_deleted_and_purged_but_never_the_current_one
         .set_status(newer, &[Status::Ready], Status::Failed)
         .await
         .unwrap());
-    let mut one = (**state).clone();
-    one.config.keep_avatars_per_user = 1;
     assert_eq!(
-        avatar_shared::deletion::prune_beyond_keep(&one, &kim)
-            .await
-            .unwrap(),
+        state.deletion().prune_beyond_keep(&kim, 1).await.unwrap(),
         0,
         "the newest is failed, the one beyond the limit is current"
     );
@@ -105,11 +98,8 @@ async fn beyond_keep_the_oldest_are_deleted_and_purged_but_never_the_current_one
         current
     );
     // 0 keeps everything.
-    one.config.keep_avatars_per_user = 0;
     assert_eq!(
-        avatar_shared::deletion::prune_beyond_keep(&one, &kim)
-            .await
-            .unwrap(),
+        state.deletion().prune_beyond_keep(&kim, 0).await.unwrap(),
         0
     );
     app.stop().await;
@@ -238,7 +228,7 @@ async fn a_rerender_backfill_replaces_the_variants_an_older_pipeline_made() {
         .unwrap()
         .get(0);
     let stale = small_png(100, 100);
-    let stale_etag = avatar_shared::db::variants::etag_of(&stale);
+    let stale_etag = avatar_adapters::db::variants::etag_of(&stale);
     app.stack
         .state
         .storage
@@ -339,18 +329,21 @@ async fn a_render_that_outlives_the_purge_leaves_no_object() {
         .is_some());
     assert!(state.db.hard_delete(avatar_id).await.unwrap());
     let variants = [
-        avatar_shared::Variant::new(Size::Square(64), avatar_shared::ImageFormat::Webp),
-        avatar_shared::Variant::new(Size::Square(80), avatar_shared::ImageFormat::Webp),
+        avatar_domain::Variant::new(Size::Square(64), avatar_domain::ImageFormat::Webp),
+        avatar_domain::Variant::new(Size::Square(80), avatar_domain::ImageFormat::Webp),
     ];
-    let result = avatar_shared::renditions::render_and_store(
-        state,
+    let result = avatar_usecases::renditions::render_and_store(
+        state.renderer(),
         &row,
         &variants,
-        avatar_shared::metrics::RenderTrigger::OnDemand,
+        avatar_telemetry::metrics::RenderTrigger::OnDemand,
     )
     .await;
     assert!(
-        matches!(result, Err(avatar_shared::renditions::RenderError::Deleted)),
+        matches!(
+            result,
+            Err(avatar_usecases::renditions::RenderError::Deleted)
+        ),
         "{result:?}"
     );
     let left = app.keys_of(&id).await;

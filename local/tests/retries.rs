@@ -11,11 +11,12 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use avatar_shared::events::{sqs_event_from_cloud_event, Outcome};
-use avatar_shared::keys::ObjectKey;
-use avatar_shared::queue::Queue;
-use avatar_shared::storage::Storage;
-use avatar_shared::{AppState, AvatarId, Status, UserId};
+use avatar_adapters::queue::Queue;
+use avatar_adapters::storage::Storage;
+use avatar_domain::keys::ObjectKey;
+use avatar_domain::{AvatarId, Status, UserId};
+use avatar_runtime::events::{sqs_event_from_cloud_event, Outcome};
+use avatar_usecases::AppState;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use common::{small_png, TestApp};
 use serde_json::{json, Value};
@@ -272,7 +273,7 @@ async fn the_sweep_sends_the_work_of_stuck_avatars_again_then_gives_up() {
         &format!("UPDATE avatars SET updated_at = now() - interval '1 hour' WHERE id = '{id}'"),
     )
     .await;
-    let report = avatar_purge::sweep(&state).await.unwrap();
+    let report = state.purge().sweep().await.unwrap();
     assert_eq!(report.redriven, 1);
     // The AvatarProcessEvent reaches the thumbnail function through the
     // upload queue, which renders what was missing.
@@ -291,7 +292,7 @@ async fn the_sweep_sends_the_work_of_stuck_avatars_again_then_gives_up() {
         ),
     )
     .await;
-    let report = avatar_purge::sweep(&state).await.unwrap();
+    let report = state.purge().sweep().await.unwrap();
     assert_eq!((report.redriven, report.gave_up), (0, 1));
     assert_eq!(status(&app, stuck).await, Status::Failed);
     // A row whose original was never stored (its client got a 503 and the
@@ -309,12 +310,12 @@ async fn the_sweep_sends_the_work_of_stuck_avatars_again_then_gives_up() {
         ),
     )
     .await;
-    let report = avatar_purge::sweep(&state).await.unwrap();
+    let report = state.purge().sweep().await.unwrap();
     assert_eq!((report.redriven, report.orphan_rows), (0, 1));
     assert!(state.db.avatar(unstored).await.unwrap().is_none());
     assert!(app.keys_of(&unstored.to_string()).await.is_empty());
     // Nothing else is touched: a second sweep finds nothing.
-    let report = avatar_purge::sweep(&state).await.unwrap();
+    let report = state.purge().sweep().await.unwrap();
     assert_eq!(
         (report.redriven, report.gave_up, report.orphan_rows),
         (0, 0, 0)
@@ -370,7 +371,7 @@ async fn a_direct_upload_whose_event_was_lost_is_accepted_by_the_sweep_not_expir
     sql(&app, &format!("UPDATE avatars SET created_at = now() - interval '1 hour', updated_at = now() - interval '1 hour' WHERE id = '{id}'")).await;
     // The sweep neither expires it nor leaves it: the AvatarProcessEvent
     // it sends through the upload queue has the file accepted, and ready.
-    let report = avatar_purge::sweep(&state).await.unwrap();
+    let report = state.purge().sweep().await.unwrap();
     assert_eq!(report.expired_uploads, 0);
     app.wait_for_status(&id.to_string(), "ready", Duration::from_secs(30))
         .await;

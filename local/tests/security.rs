@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use avatar_shared::config::{AuthMode, JwtConfig};
+use avatar_adapters::config::{AuthMode, JwtConfig};
 use common::{small_png, TestApp};
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -552,8 +552,8 @@ async fn a_broken_statement_is_500_and_an_unreachable_database_503() {
     // The same upload against a database that does not answer: 503.
     let mut config = app.config.clone();
     config.database_url = "postgres://postgres@127.0.0.1:1/avatars".into();
-    let state = avatar_shared::AppState::new(config).await.unwrap();
-    let router = avatar_shared::http::service(avatar_upload::routes(), state);
+    let state = avatar_usecases::AppState::new(config).await.unwrap();
+    let router = avatar_http::service(avatar_upload::routes(), state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -571,8 +571,8 @@ async fn a_broken_statement_is_500_and_an_unreachable_database_503() {
 }
 
 /// The upload function alone on `state`, on a free port; its base URL.
-async fn upload_function(state: std::sync::Arc<avatar_shared::AppState>) -> String {
-    let router = avatar_shared::http::service(avatar_upload::routes(), state);
+async fn upload_function(state: std::sync::Arc<avatar_usecases::AppState>) -> String {
+    let router = avatar_http::service(avatar_upload::routes(), state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -596,7 +596,7 @@ async fn a_missing_bucket_is_500_and_unreachable_storage_503() {
     // A bucket that does not exist: the deployment's fault, not an outage.
     let mut config = app.config.clone();
     config.bucket = format!("{}-missing", app.config.bucket);
-    let state = avatar_shared::AppState::new(config).await.unwrap();
+    let state = avatar_usecases::AppState::new(config).await.unwrap();
     let res = upload(upload_function(state).await).await.unwrap();
     assert_eq!(res.status(), 500);
     assert!(!res.headers().contains_key("retry-after"));
@@ -618,7 +618,7 @@ async fn a_missing_bucket_is_500_and_unreachable_storage_503() {
         .force_path_style(true)
         .build();
     let mut state = (*app.stack.state).clone();
-    state.storage = avatar_shared::storage::Storage::new(
+    state.storage = avatar_adapters::storage::Storage::new(
         aws_sdk_s3::Client::from_conf(s3),
         app.config.bucket.clone(),
     );

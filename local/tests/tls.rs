@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use avatar_shared::db::{Database, DbError};
-use avatar_shared::http::Chain;
+use avatar_adapters::db::{Database, DbError};
+use avatar_http::Chain;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 /// The newest `/usr/lib/postgresql/*/bin` (the machine's PostgreSQL).

@@ -17,7 +17,7 @@ use fast_image_resize as fr;
 use image::metadata::Orientation;
 use image::{DynamicImage, RgbImage};
 
-use crate::Crop;
+use crate::crop::Crop;
 
 /// Long side of the analysis image, pixels.
 pub const ANALYSIS_SIDE: u32 = 64;
@@ -111,7 +111,9 @@ fn analysis_image(decoded: &DynamicImage, orientation: Orientation) -> Option<Rg
     fr::Resizer::new().resize(&src, &mut dst, &options).ok()?;
     let raw = dst.into_vec();
     let small = match pixel {
-        fr::PixelType::U8x4 => crate::flatten_on_white(&image::RgbaImage::from_raw(aw, ah, raw)?),
+        fr::PixelType::U8x4 => {
+            crate::color::flatten_on_white(&image::RgbaImage::from_raw(aw, ah, raw)?)
+        }
         fr::PixelType::U8 => {
             DynamicImage::ImageLuma8(image::GrayImage::from_raw(aw, ah, raw)?).into_rgb8()
         }

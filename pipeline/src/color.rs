@@ -254,6 +254,18 @@ pub fn cmyk_to_srgb(width: u32, height: u32, cmyk: &[u8], icc: Option<&[u8]>) ->
     RgbImage::from_raw(width, height, rgb).expect("width × height × 4 CMYK bytes")
 }
 
+/// Composites RGBA over white (JPEG has no alpha).
+pub(crate) fn flatten_on_white(img: &RgbaImage) -> RgbImage {
+    let mut out = RgbImage::new(img.width(), img.height());
+    for (dst, src) in out.pixels_mut().zip(img.pixels()) {
+        let a = u32::from(src[3]);
+        for c in 0..3 {
+            dst[c] = ((u32::from(src[c]) * a + 255 * (255 - a) + 127) / 255) as u8;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

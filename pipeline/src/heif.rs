@@ -26,7 +26,7 @@
 //! they are refused as an unsupported format (contract: 400 "Invalid file
 //! format"), as before.
 
-use crate::SourceFormat;
+use crate::variant::SourceFormat;
 
 /// `ftyp` brands of HEVC-coded HEIF (ISO/IEC 23008-12 Annex B).
 const HEVC_BRANDS: [&[u8; 4]; 6] = [b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"];
@@ -90,7 +90,8 @@ mod decoder {
     use image::{DynamicImage, RgbImage, RgbaImage};
     use libheif_sys as lh;
 
-    use crate::{Decoded, ImageError, Limits, Probe, SourceFormat};
+    use crate::decoded::{Decoded, ImageError, Limits, Probe};
+    use crate::variant::SourceFormat;
 
     fn invalid(e: impl std::fmt::Display) -> ImageError {
         ImageError::Invalid(format!("HEIF: {e}"))
@@ -340,7 +341,7 @@ mod decoder {
     ) -> Result<(Handle<'c>, Probe), ImageError> {
         let handle = context.primary()?;
         let (width, height) = handle.size();
-        crate::check_dimensions(width, height, limits)?;
+        crate::decoded::check_dimensions(width, height, limits)?;
         let probe = Probe {
             format,
             width,
@@ -429,7 +430,8 @@ mod decoder {
 /// format").
 #[cfg(not(feature = "heif"))]
 mod decoder {
-    use crate::{Decoded, ImageError, Limits, Probe, SourceFormat};
+    use crate::decoded::{Decoded, ImageError, Limits, Probe};
+    use crate::variant::SourceFormat;
 
     pub(crate) fn probe(_: &[u8], _: Limits, _: SourceFormat) -> Result<Probe, ImageError> {
         Err(ImageError::UnsupportedFormat)

@@ -7,7 +7,7 @@
 use image::{DynamicImage, GrayImage, RgbImage};
 use mozjpeg::{ColorSpace, Compress, Decompress, Format};
 
-use super::ImageError;
+use crate::decoded::ImageError;
 
 /// The smallest scale numerator M (output = ceil(size × M / 8)) whose short
 /// side is still at least `min_short_side`; 8 (full size) when even that

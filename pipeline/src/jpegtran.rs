@@ -18,7 +18,7 @@ use mozjpeg_sys::{
     boolean, j_decompress_ptr, jvirt_barray_ptr, JCROP_CODE, JDIMENSION, JXFORM_CODE,
 };
 
-use super::ImageError;
+use crate::decoded::ImageError;
 
 /// `jpeg_transform_info` as libjpeg-turbo's `transupp.h` (vendored by
 /// mozjpeg-sys, which compiles `transupp.c` from it) declares it, field for

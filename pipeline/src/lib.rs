@@ -29,6 +29,7 @@
 pub mod attention;
 mod color;
 mod crop;
+mod decoded;
 mod ffi_layout;
 mod heif;
 mod jpeg;
@@ -51,6 +52,8 @@ use image::{
 };
 
 pub use crop::{Crop, CropError};
+use decoded::check_dimensions;
+pub use decoded::{Decoded, ImageError, Limits, Probe};
 /// A progressive JPEG's DC scans alone (our own marker walk over untrusted
 /// bytes; public for the `progressive` fuzz target).
 pub use jpeg::dc_scans;
@@ -60,77 +63,6 @@ pub use variant::{ImageFormat, Size, SourceFormat, Variant};
 /// JPEG quality of rendered thumbnails and re-encoded originals (libvips and
 /// imgproxy default to 80–85 for thumbnails).
 pub const JPEG_QUALITY: u8 = 85;
-
-/// Why an image was rejected or could not be rendered.
-#[derive(Debug, thiserror::Error)]
-pub enum ImageError {
-    /// The magic bytes are not JPEG, PNG or WebP (contract: 400 "Invalid file format").
-    #[error("unsupported format")]
-    UnsupportedFormat,
-    /// Sniffs as an image but cannot be decoded (contract: 400 "Invalid image").
-    #[error("invalid image: {0}")]
-    Invalid(String),
-    /// Width × height over the pixel budget (contract: 400 "Image dimensions too large").
-    #[error("{width}x{height} is over the budget of {max_pixels} pixels")]
-    TooManyPixels {
-        /// Width from the header, pixels.
-        width: u32,
-        /// Height from the header, pixels.
-        height: u32,
-        /// The configured budget, pixels.
-        max_pixels: u64,
-    },
-    /// Encoding an output failed (a bug or resource exhaustion, not bad input).
-    #[error("encode failed: {0}")]
-    Encode(String),
-}
-
-/// Limits applied before and during decode.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest accepted width × height, pixels, checked from the header before
-    /// any pixel is decoded (decompression-bomb guard; default 50 MP).
-    pub max_pixels: u64,
-}
-
-/// What the headers say, before any pixel is decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Probe {
-    /// Format from the magic bytes.
-    pub format: SourceFormat,
-    /// Stored width, pixels (before orientation).
-    pub width: u32,
-    /// Stored height, pixels (before orientation).
-    pub height: u32,
-    /// EXIF orientation, 1–8 (1 when absent).
-    pub orientation: u8,
-    /// Bytes per decoded pixel (1 for 8-bit grey, 3 for RGB, 4 for RGBA, 8
-    /// for 16-bit RGBA).
-    pub bytes_per_pixel: u8,
-    /// A progressive JPEG ([`jpeg::is_progressive`]); `false` otherwise.
-    pub progressive: bool,
-}
-
-impl Probe {
-    /// Width and height as displayed, i.e. after the EXIF orientation.
-    pub fn display_dimensions(&self) -> (u32, u32) {
-        if self.orientation >= 5 {
-            (self.height, self.width)
-        } else {
-            (self.width, self.height)
-        }
-    }
-}
-
-/// A decoded image plus what is needed to render from it.
-pub struct Decoded {
-    /// Headers.
-    pub probe: Probe,
-    image: DynamicImage,
-    /// The embedded ICC profile (JPEG APP2, PNG `iCCP`, WebP `ICCP`), as
-    /// the decoder reported it; `None` for an untagged image.
-    icc_profile: Option<Vec<u8>>,
-}
 
 impl Decoded {
     /// The side of a `requested` thumbnail from this decode: never larger
@@ -222,22 +154,6 @@ fn decode_heif(bytes: &[u8], limits: Limits, format: SourceFormat) -> Result<Dec
 
 fn invalid(e: impl std::fmt::Display) -> ImageError {
     ImageError::Invalid(e.to_string())
-}
-
-/// Refuses a header's `width`×`height` that is empty or over the pixel
-/// budget — before any pixel is decoded, whatever the decoder.
-fn check_dimensions(width: u32, height: u32, limits: Limits) -> Result<(), ImageError> {
-    if width == 0 || height == 0 {
-        return Err(ImageError::Invalid("zero width or height".into()));
-    }
-    if u64::from(width) * u64::from(height) > limits.max_pixels {
-        return Err(ImageError::TooManyPixels {
-            width,
-            height,
-            max_pixels: limits.max_pixels,
-        });
-    }
-    Ok(())
 }
 
 /// Opens a decoder (headers only) and checks the pixel budget.
@@ -848,18 +764,6 @@ fn to_rgba8(img: &DynamicImage) -> std::borrow::Cow<'_, RgbaImage> {
     }
 }
 
-/// Composites RGBA over white (JPEG has no alpha).
-fn flatten_on_white(img: &RgbaImage) -> RgbImage {
-    let mut out = RgbImage::new(img.width(), img.height());
-    for (dst, src) in out.pixels_mut().zip(img.pixels()) {
-        let a = u32::from(src[3]);
-        for c in 0..3 {
-            dst[c] = ((u32::from(src[c]) * a + 255 * (255 - a) + 127) / 255) as u8;
-        }
-    }
-    out
-}
-
 /// Encodes with no metadata: JPEG q[`JPEG_QUALITY`] (alpha flattened on
 /// white), PNG (alpha kept), lossy WebP q80 via libwebp (alpha kept), in an
 /// `encode` span with the dimensions and the bytes produced.
@@ -883,7 +787,7 @@ fn encode_unrecorded(img: &DynamicImage, format: ImageFormat) -> Result<Vec<u8>,
     match format {
         ImageFormat::Jpeg => {
             let rgb = if img.color().has_alpha() {
-                flatten_on_white(&to_rgba8(img))
+                color::flatten_on_white(&to_rgba8(img))
             } else {
                 to_rgb8(img).into_owned()
             };

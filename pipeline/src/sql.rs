@@ -1,9 +1,11 @@
 //! `ToSql`/`FromSql` for values stored as text (feature `postgres`): the
 //! one definition, used here for [`crate::Size`] and [`crate::ImageFormat`]
-//! and by `avatar-shared` for its own domain types.
+//! and by `avatar-adapters` for its own domain types.
 
 #[doc(hidden)]
 pub use {bytes, postgres_types};
+
+use crate::variant::{ImageFormat, Size};
 
 /// The boxed error `FromSql` returns.
 pub type BoxError = Box<dyn std::error::Error + Sync + Send>;
@@ -47,3 +49,8 @@ macro_rules! text_column {
         }
     };
 }
+
+text_column!(ImageFormat, |text| ImageFormat::parse(text)
+    .ok_or_else(|| format!("unknown image format {text:?}").into()));
+text_column!(Size, |text| Size::parse(text)
+    .ok_or_else(|| format!("unknown size {text:?}").into()));

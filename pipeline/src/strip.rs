@@ -5,8 +5,8 @@
 //! byte for byte. Colour information (ICC profile, Adobe transform, PNG
 //! gamma/chromaticities) is kept because it changes how pixels look.
 
-use super::ImageError;
-use crate::ImageFormat;
+use crate::decoded::ImageError;
+use crate::variant::ImageFormat;
 
 /// Returns `bytes` with EXIF, XMP, IPTC, comments and text chunks removed.
 ///

@@ -282,13 +282,6 @@ impl Variant {
     }
 }
 
-#[cfg(feature = "postgres")]
-crate::text_column!(ImageFormat, |text| ImageFormat::parse(text)
-    .ok_or_else(|| format!("unknown image format {text:?}").into()));
-#[cfg(feature = "postgres")]
-crate::text_column!(Size, |text| Size::parse(text)
-    .ok_or_else(|| format!("unknown size {text:?}").into()));
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 use image::{DynamicImage, RgbImage, RgbaImage};
 use libwebp_sys as ffi;
 
-use super::ImageError;
+use crate::decoded::ImageError;
 
 /// Lossy WebP quality of rendered variants (imgproxy's and libvips' default
 /// is 75–80).

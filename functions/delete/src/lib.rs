@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use avatar_shared::http::{parse_user_id, ActingUser, ApiError, VisibleAvatar};
-use avatar_shared::AppState;
+use avatar_http::{parse_user_id, ActingUser, ApiError, VisibleAvatar};
+use avatar_usecases::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::delete;
@@ -46,7 +46,7 @@ pub async fn delete_avatar(
         .soft_delete(avatar.id, &user)
         .await?
         .ok_or(ApiError::AvatarNotFound)?;
-    avatar_shared::deletion::announce(&state, &deleted).await;
+    state.deletion().announce(&deleted).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -72,6 +72,6 @@ pub async fn delete_current_avatar(
         .await?
         .ok_or(ApiError::AvatarNotFound)?;
     tracing::Span::current().record("avatar_id", tracing::field::display(deleted.id));
-    avatar_shared::deletion::announce(&state, &deleted).await;
+    state.deletion().announce(&deleted).await;
     Ok(StatusCode::NO_CONTENT)
 }

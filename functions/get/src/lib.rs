@@ -9,7 +9,7 @@
 //! answered `307` to a presigned storage URL instead of its bytes.
 //!
 //! What a request for an avatar id answered is kept in memory
-//! ([`avatar_shared::cache`]): a hot image, and its 304, cost one indexed
+//! ([`avatar_adapters::cache`]): a hot image, and its 304, cost one indexed
 //! query (is the avatar still visible?) and no storage read.
 //!
 //! Formats follow `Accept` when the query names none (README, "Formats"):
@@ -21,15 +21,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use avatar_shared::cache::{HotKey, HotVariant};
-use avatar_shared::config::{Config, CurrentAvatar};
-use avatar_shared::db::AvatarRow;
-use avatar_shared::http::{
+use avatar_adapters::cache::{HotKey, HotVariant};
+use avatar_adapters::config::{Config, CurrentAvatar};
+use avatar_adapters::db::AvatarRow;
+use avatar_domain::{AvatarId, ImageFormat, Size, Variant};
+use avatar_http::{
     etag_header, if_none_match, lists_media_type, not_modified, parse_user_id, query_map, ApiError,
 };
-use avatar_shared::metrics::RenderTrigger;
-use avatar_shared::renditions::render_and_store;
-use avatar_shared::{AppState, AvatarId, ImageFormat, Size, Variant};
+use avatar_telemetry::metrics::RenderTrigger;
+use avatar_usecases::renditions::render_and_store;
+use avatar_usecases::AppState;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -183,7 +184,7 @@ pub async fn get_current_avatar(
         .await?
         .ok_or(ApiError::AvatarNotFound)?;
     if state.config.current_avatar == CurrentAvatar::Redirect {
-        let mut location = avatar_shared::api::avatar_path(avatar.id);
+        let mut location = avatar_http::api::avatar_path(avatar.id);
         if let Some(q) = parts.uri.query() {
             location = format!("{location}?{q}");
         }
@@ -207,7 +208,7 @@ pub async fn get_current_avatar(
 /// resolved from the servable row and kept. `loaded` is that row when the
 /// caller has just read it (the current avatar); otherwise a hot hit asks
 /// the database whether the avatar is still servable, unless the hit is
-/// trusted ([`avatar_shared::cache`]), and a miss loads the row.
+/// trusted ([`avatar_adapters::cache`]), and a miss loads the row.
 ///
 /// # Errors
 /// 404 (not servable), 503, and [`resolve`]'s.
@@ -271,10 +272,15 @@ async fn resolve(
         }
         tracing::warn!(key = %row.s3_key, "recorded variant missing from storage; rendering again");
     }
-    let stored = render_and_store(state, avatar, &[variant], RenderTrigger::OnDemand)
-        .await?
-        .pop()
-        .ok_or_else(|| ApiError::Internal("render returned nothing".into()))?;
+    let stored = render_and_store(
+        state.renderer(),
+        avatar,
+        &[variant],
+        RenderTrigger::OnDemand,
+    )
+    .await?
+    .pop()
+    .ok_or_else(|| ApiError::Internal("render returned nothing".into()))?;
     let bytes = (!over(stored.bytes.len() as u64)).then_some(stored.bytes);
     Ok(HotVariant {
         format: variant.format,
@@ -363,7 +369,7 @@ mod tests {
 
     #[test]
     fn the_hot_cache_holds_a_variant_no_longer_than_http_caches_may() {
-        let max_age = avatar_shared::cache::HELD_AT_MOST.as_secs();
+        let max_age = avatar_adapters::cache::HELD_AT_MOST.as_secs();
         assert!(CACHE_IMMUTABLE.contains(&format!("max-age={max_age},")));
     }
 

@@ -7,10 +7,11 @@
 
 use std::sync::Arc;
 
-use avatar_shared::api::AvatarMetadata;
-use avatar_shared::db::{AvatarRow, ListCursor};
-use avatar_shared::http::{parse_user_id, query_map, ApiError, VisibleAvatar};
-use avatar_shared::{AppState, AvatarId};
+use avatar_adapters::db::{AvatarRow, ListCursor};
+use avatar_domain::AvatarId;
+use avatar_http::api::AvatarMetadata;
+use avatar_http::{parse_user_id, query_map, ApiError, VisibleAvatar};
+use avatar_usecases::AppState;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::routing::get;
@@ -128,14 +129,14 @@ pub fn decode_cursor(raw: &str) -> Result<ListCursor, ApiError> {
     })
 }
 
-/// `GET /api/v1/openapi.json`: [`avatar_shared::api::OPENAPI_JSON`].
+/// `GET /api/v1/openapi.json`: [`avatar_http::api::OPENAPI_JSON`].
 pub async fn openapi() -> impl axum::response::IntoResponse {
     (
         [
             (axum::http::header::CONTENT_TYPE, "application/json"),
             (axum::http::header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        avatar_shared::api::OPENAPI_JSON,
+        avatar_http::api::OPENAPI_JSON,
     )
 }
 

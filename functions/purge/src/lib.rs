@@ -1,4 +1,7 @@
-//! The purge function: removes every stored object of deleted avatars.
+//! The purge function: removes every stored object of deleted avatars. It
+//! is the edge of two use cases, [`avatar_usecases::purge`] (purge and the
+//! sweep) and [`avatar_usecases::backfill`]: it tells its invocations apart
+//! and hands each to them.
 //!
 //! * From the delete queue: each AvatarDeleteEvent deletes everything under
 //!   the avatar's prefixes (its listed keys, and variants rendered after the
@@ -15,29 +18,25 @@
 //! * Backfill (`{"backfill": true}`, a one-off invocation; `avatar-local
 //!   backfill` locally): after `THUMBNAIL_SIZES` changes, an
 //!   AvatarProcessEvent for every ready avatar missing a configured size
-//!   (or its ThumbHash), at a bounded rate ([`backfill`]); with
+//!   (or its ThumbHash), at a bounded rate; with
 //!   `"rerender_before"`, one that renders again every ready avatar with a
 //!   variant made before that time (after a pipeline change).
 //!
 //! An event for an avatar that is *not* soft-deleted is refused (logged and
 //! acknowledged): purge never removes a live avatar's objects.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::Context;
-use avatar_shared::events::{process_batch, record_avatar, Handled, MessageHandler, Outcome};
-use avatar_shared::keys::{
-    avatar_prefixes, ObjectKey, INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX,
-};
-use avatar_shared::queue::{AvatarDeleteEvent, AvatarProcessEvent};
-use avatar_shared::{AppState, AvatarId, Status, UserId};
+use avatar_adapters::queue::AvatarDeleteEvent;
+use avatar_domain::UserId;
+use avatar_runtime::events::{process_batch, record_avatar, Handled, MessageHandler, Outcome};
+use avatar_usecases::backfill::{BackfillPlan, BackfillReport};
+use avatar_usecases::purge::SweepReport;
+use avatar_usecases::AppState;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
-
-/// Rows purged per sweep at most (the next sweep continues).
-pub const SWEEP_BATCH: i64 = 500;
 
 /// An invocation of the purge function: an SQS batch from the delete
 /// queue, a backfill request, or anything else (an EventBridge scheduled
@@ -84,13 +83,19 @@ pub async fn handle(
     match invocation {
         Invocation::Queue(event) => Ok(handle_queue(state, event).await),
         Invocation::Sweep(Scheduled { records: None }) => {
-            let report = sweep(&state)
-                .instrument(avatar_shared::telemetry::sweep_span())
+            let report = state
+                .purge()
+                .sweep()
+                .instrument(avatar_telemetry::sweep_span())
                 .await?;
             Ok(Outcome::Done(Report::Sweep(report)))
         }
         Invocation::Backfill(request) => {
-            let report = backfill(&state, &request).await?;
+            anyhow::ensure!(
+                request.backfill,
+                "a backfill request says \"backfill\": true"
+            );
+            let report = state.backfill().run(request.plan()).await?;
             Ok(Outcome::Done(Report::Backfill(report)))
         }
         Invocation::Sweep(Scheduled {
@@ -116,7 +121,7 @@ pub struct BackfillRequest {
     /// Must be `true` (a payload without it is a sweep).
     pub backfill: bool,
     /// Events sent per second at most (default
-    /// [`BackfillRequest::DEFAULT_PER_SECOND`], at least 1), so the
+    /// [`BackfillPlan::DEFAULT_PER_SECOND`], at least 1), so the
     /// thumbnail function renders the backlog beside live uploads.
     #[serde(default = "BackfillRequest::default_per_second")]
     pub per_second: u32,
@@ -137,76 +142,18 @@ pub struct BackfillRequest {
 }
 
 impl BackfillRequest {
-    /// Events per second unless told otherwise.
-    pub const DEFAULT_PER_SECOND: u32 = 20;
-
     fn default_per_second() -> u32 {
-        Self::DEFAULT_PER_SECOND
+        BackfillPlan::DEFAULT_PER_SECOND
     }
-}
 
-/// What a backfill did.
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
-pub struct BackfillReport {
-    /// AvatarProcessEvents sent (one per avatar missing a size).
-    pub enqueued: usize,
-    /// `false` when `limit` stopped it with avatars left to send.
-    pub complete: bool,
-}
-
-/// Sends an [`AvatarProcessEvent`] for every ready avatar missing one of
-/// the configured `THUMBNAIL_SIZES` (or its ThumbHash), at most
-/// `per_second` a second; the thumbnail function renders only what is
-/// missing, so a repeated backfill, or an avatar rendered meanwhile, costs
-/// nothing but the event. With [`BackfillRequest::rerender_before`], a
-/// re-rendering event for every ready avatar with a variant older than
-/// that instead.
-///
-/// # Errors
-/// Database or queue failures (what was sent stays sent; run it again).
-pub async fn backfill(
-    state: &AppState,
-    request: &BackfillRequest,
-) -> anyhow::Result<BackfillReport> {
-    anyhow::ensure!(
-        request.backfill,
-        "a backfill request says \"backfill\": true"
-    );
-    let pause = std::time::Duration::from_secs(1) / request.per_second.max(1);
-    let mut pace = tokio::time::interval(pause);
-    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut report = BackfillReport::default();
-    let event = match request.rerender_before {
-        Some(_) => AvatarProcessEvent::rerendering,
-        None => AvatarProcessEvent::thumbnails,
-    };
-    let sizes = &state.config.thumbnail_sizes;
-    let mut after = None;
-    loop {
-        let ids = match request.rerender_before {
-            Some(before) => state.db.rendered_before(sizes, before, after, 100).await?,
-            None => state.db.incomplete_ready(sizes, after, 100).await?,
-        };
-        let Some(last) = ids.last() else {
-            report.complete = true;
-            break;
-        };
-        after = Some(*last);
-        for id in ids {
-            if request.limit.is_some_and(|limit| report.enqueued >= limit) {
-                tracing::info!(
-                    enqueued = report.enqueued,
-                    "backfill limit reached; more remain"
-                );
-                return Ok(report);
-            }
-            pace.tick().await;
-            state.upload_queue.send_json(&event(id)).await?;
-            report.enqueued += 1;
+    /// What this request asks to send.
+    pub fn plan(&self) -> BackfillPlan {
+        BackfillPlan {
+            per_second: self.per_second,
+            limit: self.limit,
+            rerender_before: self.rerender_before,
         }
     }
-    tracing::info!(enqueued = report.enqueued, "backfill sent");
-    Ok(report)
 }
 
 /// Handles one batch from the delete queue: the partial batch response.
@@ -239,10 +186,10 @@ impl MessageHandler for Purges {
     fn backoff(
         &self,
     ) -> Option<(
-        &avatar_shared::queue::Queue,
-        avatar_shared::events::RetryPolicy,
+        &avatar_adapters::queue::Queue,
+        avatar_runtime::events::RetryPolicy,
     )> {
-        let policy = avatar_shared::events::RetryPolicy {
+        let policy = avatar_runtime::events::RetryPolicy {
             first: self.0.config.visibility_timeout,
             max: self.0.config.retry_max_delay,
         };
@@ -266,197 +213,6 @@ async fn handle_message(state: &AppState, message: SqsMessage) -> anyhow::Result
     let user = UserId::parse(&event.user_id).context("user id in the event")?;
     // `s3_keys` is informational: every key of the layout is under the
     // avatar's prefixes, which purge_avatar lists.
-    purge_avatar(state, event.avatar_id, &user).await?;
+    state.purge().purge_avatar(event.avatar_id, &user).await?;
     Ok(())
-}
-
-/// Deletes every object under the avatar's prefixes (the original, the
-/// thumbnails, and variants rendered after the delete), then the
-/// soft-deleted row. Returns `false` (doing nothing) when the avatar is not
-/// soft-deleted.
-///
-/// # Errors
-/// Storage or database failures (retryable).
-#[tracing::instrument(skip_all, fields(avatar_id = %avatar_id, user_id = %user_id))]
-pub async fn purge_avatar(
-    state: &AppState,
-    avatar_id: AvatarId,
-    user_id: &UserId,
-) -> anyhow::Result<bool> {
-    if let Some(row) = state.db.avatar(avatar_id).await? {
-        if row.deleted_at.is_none() {
-            tracing::warn!("purge refused: the avatar is not deleted");
-            return Ok(false);
-        }
-    }
-    let deleted = state
-        .storage
-        .delete_prefixes(&avatar_prefixes(user_id, avatar_id))
-        .await?;
-    state.db.hard_delete(avatar_id).await?;
-    tracing::info!(objects = deleted, "avatar purged");
-    Ok(true)
-}
-
-/// What one sweep did.
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
-pub struct SweepReport {
-    /// Soft-deleted rows purged.
-    pub purged_avatars: usize,
-    /// Objects deleted that had no row.
-    pub orphan_objects: usize,
-    /// Direct uploads never received before their URL expired, purged.
-    pub expired_uploads: usize,
-    /// Avatars stuck in `processing` (or `uploading` with their file
-    /// arrived) whose work was sent again.
-    pub redriven: usize,
-    /// Stuck avatars whose work was sent again `MAX_RECEIVE_COUNT` times
-    /// already, marked `failed`.
-    pub gave_up: usize,
-    /// Rows of uploads that never completed (`processing` without an
-    /// original, older than `ORPHAN_GRACE_SECONDS`: the client was answered
-    /// 503 and the rollback failed too), removed.
-    pub orphan_rows: usize,
-}
-
-/// Sends the work of every avatar stuck past `PROCESSING_DEADLINE_SECONDS`
-/// again (an [`AvatarProcessEvent`] on the upload queue), at most once per
-/// deadline each; after `MAX_RECEIVE_COUNT` such re-drives the avatar is
-/// marked `failed`. An `uploading` avatar counts as stuck only once its
-/// file has arrived (before that its client may still be sending).
-///
-/// # Errors
-/// Storage, queue or database failures.
-pub async fn redrive_stuck(state: &AppState, report: &mut SweepReport) -> anyhow::Result<()> {
-    for stuck in state
-        .db
-        .stuck_avatars(state.config.processing_deadline, SWEEP_BATCH)
-        .await?
-    {
-        let avatar = &stuck.avatar;
-        let has_file = state.storage.exists(&avatar.s3_key).await?;
-        if avatar.status == Status::Uploading && !has_file {
-            continue;
-        }
-        let grace = chrono::Duration::from_std(state.config.orphan_grace)?;
-        if avatar.status == Status::Processing && !has_file {
-            // An upload whose original was never stored: its client got an
-            // error, not a 201. Removed once older than the grace.
-            if avatar.created_at < chrono::Utc::now() - grace {
-                state
-                    .storage
-                    .delete_prefixes(&avatar_prefixes(&avatar.user_id, avatar.id))
-                    .await?;
-                state.db.remove_unstored(avatar.id).await?;
-                tracing::warn!(avatar_id = %avatar.id, "row of an upload that never completed removed");
-                report.orphan_rows += 1;
-            }
-            continue;
-        }
-        if stuck.redrives >= state.config.max_receive_count {
-            tracing::error!(avatar_id = %avatar.id, redrives = stuck.redrives, "still stuck after every re-drive; marking failed");
-            if state
-                .db
-                .set_status(
-                    avatar.id,
-                    &[Status::Uploading, Status::Processing],
-                    Status::Failed,
-                )
-                .await?
-            {
-                report.gave_up += 1;
-            }
-            continue;
-        }
-        state
-            .upload_queue
-            .send_json(&AvatarProcessEvent::thumbnails(avatar.id))
-            .await?;
-        state.db.mark_redriven(avatar.id).await?;
-        tracing::warn!(avatar_id = %avatar.id, status = avatar.status.as_str(), redrives = stuck.redrives + 1, "stuck avatar re-driven");
-        report.redriven += 1;
-    }
-    Ok(())
-}
-
-/// One sweep: expired direct uploads, stuck avatars, stale soft-deleted rows, then objects
-/// without a row. Objects
-/// and rows younger than `ORPHAN_GRACE_SECONDS` are left alone so an upload
-/// or delete in flight is never raced.
-///
-/// # Errors
-/// Storage or database failures.
-pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
-    let grace = state.config.orphan_grace;
-    let mut report = SweepReport::default();
-    // Direct uploads whose URL expired unused (plus the grace): soft-deleted,
-    // then purged like any deleted avatar. One whose file did arrive is
-    // stuck instead (below), never expired.
-    for row in state
-        .db
-        .old_uploads(state.config.upload_url_ttl + grace)
-        .await?
-    {
-        if state.storage.exists(&row.s3_key).await? {
-            continue;
-        }
-        if state.db.expire_upload(row.id).await?
-            && purge_avatar(state, row.id, &row.user_id).await?
-        {
-            report.expired_uploads += 1;
-        }
-    }
-    redrive_stuck(state, &mut report).await?;
-    for row in state.db.stale_soft_deleted(grace, SWEEP_BATCH).await? {
-        if purge_avatar(state, row.id, &row.user_id).await? {
-            report.purged_avatars += 1;
-        }
-    }
-    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(grace)?;
-    let mut candidates = Vec::new();
-    for prefix in [INCOMING_PREFIX, ORIGINALS_PREFIX, VARIANTS_PREFIX] {
-        for object in state.storage.list(prefix).await? {
-            if object.last_modified > cutoff {
-                continue;
-            }
-            if let Some(key) = ObjectKey::parse(&object.key) {
-                candidates.push((key.avatar_id(), object.key));
-            }
-        }
-    }
-    let ids: Vec<AvatarId> = candidates
-        .iter()
-        .map(|(id, _)| *id)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let existing = state.db.existing_ids(&ids).await?;
-    let orphans: Vec<String> = candidates
-        .into_iter()
-        .filter(|(id, _)| !existing.contains(id))
-        .map(|(_, key)| key)
-        .collect();
-    state.storage.delete_keys(&orphans).await?;
-    report.orphan_objects = orphans.len();
-    tracing::info!(
-        purged_avatars = report.purged_avatars,
-        orphan_objects = report.orphan_objects,
-        expired_uploads = report.expired_uploads,
-        redriven = report.redriven,
-        gave_up = report.gave_up,
-        orphan_rows = report.orphan_rows,
-        "sweep done"
-    );
-    // Upload counts of minutes long gone (the rate limit reads only the
-    // current one).
-    state
-        .db
-        .forget_upload_counts(std::time::Duration::from_secs(600))
-        .await?;
-    // What the database holds, once a sweep (hourly on AWS): the gauges
-    // avatars_avatars and avatars_storage_bytes.
-    if let Err(e) = state.db.record_inventory_metrics().await {
-        tracing::warn!(error = %e, "inventory metrics not recorded");
-    }
-    Ok(report)
 }

@@ -3,6 +3,6 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let state = avatar_shared::runtime::start("purge").await?;
-    avatar_shared::runtime::serve_events(state, avatar_purge::handle).await
+    let state = avatar_runtime::start("purge").await?;
+    avatar_runtime::serve_events(state, avatar_purge::handle).await
 }

@@ -15,17 +15,17 @@
 //! * An original that cannot be decoded is poison: the avatar is marked
 //!   `failed` and the message acknowledged (retrying cannot help).
 //! * Failures are reported as batch item failures and back off
-//!   exponentially ([`avatar_shared::events::retry_delay`]). A transient
+//!   exponentially ([`avatar_runtime::events::retry_delay`]). A transient
 //!   one (storage or the database out of reach) never marks the avatar
 //!   `failed`, however long it lasts: when every delivery is spent the
 //!   message goes to the dead-letter queue, the avatar stays `processing`,
-//!   and the sweep sends its work again ([`AvatarProcessEvent`](avatar_shared::queue::AvatarProcessEvent)). A fault
+//!   and the sweep sends its work again ([`AvatarProcessEvent`](avatar_adapters::queue::AvatarProcessEvent)). A fault
 //!   (a missing bucket, an SQL error) marks it `failed` on the last
 //!   delivery before the dead-letter queue: the message's
 //!   `ApproximateReceiveCount`, or the avatar's own retry counter where the
 //!   event source does not pass one (Knative), reaching `MAX_RECEIVE_COUNT`.
 //!
-//! The upload queue also carries [`AvatarProcessEvent`](avatar_shared::queue::AvatarProcessEvent)s (the sweep's
+//! The upload queue also carries [`AvatarProcessEvent`](avatar_adapters::queue::AvatarProcessEvent)s (the sweep's
 //! and a backfill's): the same work for one avatar, whatever state it was
 //! left in; with the `rerender` operation, a `ready` avatar's stored
 //! variants are rendered again and replaced ([`Render::All`]).
@@ -34,18 +34,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use avatar_shared::db::VariantRow;
-use avatar_shared::events::{
+use avatar_adapters::db::VariantRow;
+use avatar_adapters::queue::Queue;
+use avatar_domain::keys::ObjectKey;
+use avatar_domain::{AvatarId, Size, Status, Variant};
+use avatar_runtime::events::{
     is_transient, parse_s3_notification, parse_upload_queue_message, process_batch, receive_count,
     record_avatar, Handled, MessageHandler, Outcome, RetryPolicy, S3Notification,
     UploadQueueMessage,
 };
-use avatar_shared::keys::ObjectKey;
-use avatar_shared::metrics::RenderTrigger;
-use avatar_shared::originals::{self, IngestError};
-use avatar_shared::queue::Queue;
-use avatar_shared::renditions::{render_and_store, RenderError};
-use avatar_shared::{AppState, AvatarId, Size, Status, Variant};
+use avatar_telemetry::metrics::RenderTrigger;
+use avatar_usecases::originals::{self, IngestError};
+use avatar_usecases::renditions::{render_and_store, RenderError};
+use avatar_usecases::AppState;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 
 /// Handles one SQS batch; returns the partial batch response.
@@ -223,7 +224,7 @@ async fn settle_failure(
     Ok(())
 }
 
-/// An [`AvatarProcessEvent`](avatar_shared::queue::AvatarProcessEvent): a direct upload whose file arrived is
+/// An [`AvatarProcessEvent`](avatar_adapters::queue::AvatarProcessEvent): a direct upload whose file arrived is
 /// accepted; otherwise the thumbnails `render` names are rendered and the
 /// avatar marked `ready`. Nothing to do for a gone, deleted or `failed`
 /// avatar, or an `uploading` one whose file has not arrived.
@@ -264,7 +265,7 @@ pub async fn process_avatar(
 #[tracing::instrument(skip(state, user_id), fields(avatar_id = %avatar_id))]
 pub async fn accept_direct_upload(
     state: &AppState,
-    user_id: &avatar_shared::UserId,
+    user_id: &avatar_domain::UserId,
     avatar_id: AvatarId,
 ) -> anyhow::Result<Handled> {
     let incoming = ObjectKey::Incoming {
@@ -370,7 +371,7 @@ pub async fn render_thumbnails(
     }
     let mut rendered = Vec::new();
     if !wanted.is_empty() {
-        match render_and_store(state, &avatar, &wanted, RenderTrigger::Event).await {
+        match render_and_store(state.renderer(), &avatar, &wanted, RenderTrigger::Event).await {
             Ok(stored) => {
                 tracing::info!(variants = stored.len(), rerender, "thumbnails stored");
                 rendered = stored;
@@ -406,7 +407,7 @@ pub async fn render_thumbnails(
         let elapsed = (chrono::Utc::now() - avatar.created_at)
             .to_std()
             .unwrap_or_default();
-        avatar_shared::metrics::processed(elapsed);
+        avatar_telemetry::metrics::processed(elapsed);
     } else if let Some(hash) = &thumbhash {
         // Ready before placeholders existed, or re-rendered (a backfill).
         state.db.set_thumbhash(avatar_id, hash).await?;
@@ -414,7 +415,10 @@ pub async fn render_thumbnails(
     // A new ready avatar may push the user's oldest past
     // KEEP_AVATARS_PER_USER (checked on every delivery: a retry after a
     // failure here prunes then).
-    avatar_shared::deletion::prune_beyond_keep(state, &avatar.user_id).await?;
+    state
+        .deletion()
+        .prune_beyond_keep(&avatar.user_id, state.config.keep_avatars_per_user)
+        .await?;
     Ok(Handled::Done)
 }
 
@@ -430,7 +434,7 @@ pub async fn render_thumbnails(
 async fn placeholder<'a>(
     state: &AppState,
     known: impl Iterator<Item = &'a VariantRow>,
-    rendered: &[avatar_shared::renditions::Stored],
+    rendered: &[avatar_usecases::renditions::Stored],
 ) -> anyhow::Result<Option<String>> {
     let Some(smallest) = known
         .filter(|v| v.variant.size.side().is_some())
@@ -445,7 +449,7 @@ async fn placeholder<'a>(
             None => return Ok(None),
         },
     };
-    match avatar_shared::pipeline::thumbhash(&bytes) {
+    match avatar_pipeline::thumbhash(&bytes) {
         Ok(hash) => {
             use base64::Engine;
             Ok(Some(base64::engine::general_purpose::STANDARD.encode(hash)))

@@ -6,6 +6,6 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let state = avatar_shared::runtime::start("thumbnail").await?;
-    avatar_shared::runtime::serve_events(state, avatar_thumbnail::handle).await
+    let state = avatar_runtime::start("thumbnail").await?;
+    avatar_runtime::serve_events(state, avatar_thumbnail::handle).await
 }

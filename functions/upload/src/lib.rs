@@ -12,17 +12,16 @@
 
 use std::sync::Arc;
 
-use avatar_domain::upload::{
-    file_name_or_default, parse_crop, sanitize_file_name, DirectUpload, DirectUploadError,
-};
-use avatar_shared::api::{avatar_path, AvatarCreated, DirectUploadCreated, PresignedRequest};
-use avatar_shared::config::AuthMode;
-use avatar_shared::db::{AvatarRow, Inserted, NewAvatar, PendingUpload};
-use avatar_shared::domain::Crop;
-use avatar_shared::http::{parse_user_id, ActingUser, ApiError};
-use avatar_shared::keys::ObjectKey;
-use avatar_shared::originals;
-use avatar_shared::{AppState, AvatarId, UserId};
+use avatar_adapters::config::AuthMode;
+use avatar_adapters::db::{AvatarRow, PendingUpload};
+use avatar_domain::keys::ObjectKey;
+use avatar_domain::upload::{parse_crop, sanitize_file_name, DirectUpload, DirectUploadError};
+use avatar_domain::Crop;
+use avatar_domain::{AvatarId, UserId};
+use avatar_http::api::{avatar_path, AvatarCreated, DirectUploadCreated, PresignedRequest};
+use avatar_http::{parse_user_id, ActingUser, ApiError};
+use avatar_usecases::uploads::NewUpload;
+use avatar_usecases::AppState;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -61,8 +60,8 @@ pub fn routes() -> Router<Arc<AppState>> {
 async fn count_uploads(request: Request, next: axum::middleware::Next) -> Response {
     let started = std::time::Instant::now();
     let response = next.run(request).await;
-    avatar_shared::metrics::upload(
-        avatar_shared::metrics::UploadStatus::of(response.status()),
+    avatar_telemetry::metrics::upload(
+        avatar_telemetry::metrics::UploadStatus::of(response.status()),
         started.elapsed(),
     );
     response
@@ -98,8 +97,11 @@ pub async fn upload_avatar(
             return Ok(created(&state, &existing));
         }
     }
-    check_limits(&state, &user).await?;
-    let avatar = store_upload(&state, user, idempotency_key, form.file, form.crop).await?;
+    let uploads = state.uploads();
+    uploads.check_limits(&user).await?;
+    let avatar = uploads
+        .store(form.into_upload(user, idempotency_key))
+        .await?;
     Ok(created(&state, &avatar))
 }
 
@@ -137,8 +139,9 @@ pub async fn upload_form(
             })?)?,
         };
         tracing::Span::current().record("user_id", tracing::field::display(&user));
-        check_limits(&state, &user).await?;
-        let avatar = store_upload(&state, user, None, form.file, form.crop).await?;
+        let uploads = state.uploads();
+        uploads.check_limits(&user).await?;
+        let avatar = uploads.store(form.into_upload(user, None)).await?;
         Ok::<_, ApiError>(avatar)
     }
     .await;
@@ -148,7 +151,7 @@ pub async fn upload_form(
             [(header::LOCATION, gallery_path(&avatar.user_id))],
         )
             .into_response(),
-        Err(e) if avatar_shared::http::accepts_html(&headers) => e.into_html_response(),
+        Err(e) if avatar_http::accepts_html(&headers) => e.into_html_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -184,7 +187,7 @@ pub async fn create_direct_upload(
             }
         })?;
     let format = request.format;
-    check_limits(&state, &user).await?;
+    state.uploads().check_limits(&user).await?;
     let id = AvatarId::new();
     tracing::Span::current().record("avatar_id", tracing::field::display(id));
     let key = ObjectKey::Incoming {
@@ -201,7 +204,7 @@ pub async fn create_direct_upload(
             &key,
             request.source.mime(),
             request.content_length,
-            avatar_shared::telemetry::trace::carrier(),
+            avatar_telemetry::trace::carrier(),
             ttl,
         )
         .await?;
@@ -225,7 +228,7 @@ pub async fn create_direct_upload(
             method: "PUT",
             url,
             headers: headers.into_iter().filter(|(k, _)| k != "host").collect(),
-            expires_at: avatar_shared::time::rfc3339(expires_at),
+            expires_at: avatar_domain::time::rfc3339(expires_at),
         },
     };
     Ok((
@@ -240,81 +243,6 @@ pub async fn create_direct_upload(
 /// `[A-Za-z0-9._@-]`, all valid in a path segment as they are.
 pub fn gallery_path(user: &UserId) -> String {
     format!("/web/gallery/{user}")
-}
-
-/// The per-user limits of a new upload (multipart or direct): at most
-/// `UPLOADS_PER_USER_PER_MINUTE` attempts per clock minute (counted in the
-/// database, so across every instance; each attempt counts, rejected ones
-/// too, as each costs a decode) and at most `MAX_AVATARS_PER_USER` avatars
-/// kept (checked before the insert: two uploads at the same instant may
-/// pass it together). 0 turns either off.
-///
-/// # Errors
-/// 429 [`ApiError::RateLimited`], 409 [`ApiError::TooManyAvatars`], 503.
-pub async fn check_limits(state: &AppState, user: &UserId) -> Result<(), ApiError> {
-    let per_minute = state.config.uploads_per_user_per_minute;
-    if per_minute > 0 {
-        let count = state.db.count_upload(user).await?;
-        if count.this_minute > per_minute {
-            return Err(ApiError::RateLimited {
-                per_minute,
-                retry_after: count.seconds_left,
-            });
-        }
-    }
-    let max_avatars = state.config.max_avatars_per_user;
-    if max_avatars > 0 && state.db.kept_avatars(user).await? >= u64::from(max_avatars) {
-        return Err(ApiError::TooManyAvatars { max_avatars });
-    }
-    Ok(())
-}
-
-/// Validates, strips and stores one uploaded file for `user`, its
-/// thumbnails to be cut from `crop` (checked against the image): the
-/// shared core of both upload routes. Inserts the row (`processing`)
-/// before the object is stored, and removes it again if storing fails.
-///
-/// # Errors
-/// 400 (format, image, dimensions, crop), 503 (dependencies).
-pub async fn store_upload(
-    state: &AppState,
-    user: UserId,
-    idempotency_key: Option<String>,
-    file: UploadedFile,
-    crop: Option<Crop>,
-) -> Result<AvatarRow, ApiError> {
-    let id = AvatarId::new();
-    tracing::Span::current().record("avatar_id", tracing::field::display(id));
-    let original = originals::ingest(
-        state.config.image_limits(),
-        &state.budget,
-        &user,
-        id,
-        file.bytes,
-        crop,
-    )
-    .await?;
-    let format = original.row.variant.format;
-    let new = NewAvatar {
-        id,
-        user_id: user,
-        file_name: file_name_or_default(&file.file_name, format.extension()),
-        idempotency_key,
-        original: original.row.clone(),
-        crop,
-    };
-    let avatar = match state.db.insert_avatar(&new).await? {
-        Inserted::Replayed(existing) => return Ok(existing),
-        Inserted::Created(avatar) => avatar,
-    };
-    if let Err(e) = original.store(&state.storage).await {
-        if let Err(cleanup) = state.db.remove_unstored(id).await {
-            tracing::error!(error = %cleanup, "could not remove the row of an unstored upload");
-        }
-        return Err(e.into());
-    }
-    tracing::info!(format = %format, width = original.row.width, height = original.row.height, "avatar uploaded");
-    Ok(avatar)
 }
 
 fn created(state: &AppState, avatar: &AvatarRow) -> Response {
@@ -367,6 +295,19 @@ pub struct UploadForm {
     pub crop: Option<Crop>,
 }
 
+impl UploadForm {
+    /// The upload this form makes for `user`.
+    pub fn into_upload(self, user: UserId, idempotency_key: Option<String>) -> NewUpload {
+        NewUpload {
+            user,
+            idempotency_key,
+            file_name: self.file.file_name,
+            bytes: self.file.bytes,
+            crop: self.crop,
+        }
+    }
+}
+
 /// Reads the multipart field `file`, refusing more than `MAX_UPLOAD_BYTES`
 /// of it (413) without reading further, and bodies whose `Content-Length`
 /// already exceeds that + [`MULTIPART_OVERHEAD`]; the optional text field
@@ -380,7 +321,7 @@ pub struct UploadForm {
 /// limit.
 pub async fn read_form(
     request: Request,
-    config: &avatar_shared::Config,
+    config: &avatar_adapters::Config,
     with_user_field: bool,
 ) -> Result<UploadForm, ApiError> {
     let max = config.max_upload_bytes;

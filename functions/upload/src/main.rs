@@ -2,6 +2,6 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let state = avatar_shared::runtime::start("upload").await?;
-    avatar_shared::runtime::serve_http(avatar_upload::routes(), state).await
+    let state = avatar_runtime::start("upload").await?;
+    avatar_runtime::serve_http(avatar_upload::routes(), state).await
 }

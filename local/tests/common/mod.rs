@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use avatar_adapters::Config;
 use avatar_local::stack::{Options, Stack};
-use avatar_shared::Config;
 use reqwest::multipart::{Form, Part};
 use reqwest::Response;
 use serde_json::Value;
@@ -134,7 +134,7 @@ impl TestApp {
     /// Starts a stack; `adjust` may change the isolated configuration.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
-            avatar_shared::telemetry::init(avatar_shared::telemetry::Process::Local);
+            avatar_telemetry::init(avatar_telemetry::Process::Local);
         }
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
         let mut config = Config::from_env().expect("configuration");

@@ -1,0 +1,71 @@
+//! What follows a soft delete, wherever it happens: the delete function
+//! (contract, "Delete") and the retention rule `KEEP_AVATARS_PER_USER`
+//! applied by the thumbnail function when an avatar becomes ready.
+//!
+//! The row is already soft-deleted (gone from every read); here the
+//! process forgets its hot variants ([`avatar_adapters::cache`]) and sends the
+//! AvatarDeleteEvent with every key known for the avatar, so the purge
+//! function removes its objects. A failed send leaves the delete standing:
+//! the purge sweep finds soft-deleted rows whose objects remain.
+
+use avatar_adapters::cache::VariantCache;
+use avatar_adapters::db::{AvatarRow, Database, DbError};
+use avatar_adapters::queue::{AvatarDeleteEvent, Queue};
+use avatar_domain::UserId;
+
+/// What a soft delete's aftermath takes: the database (variant keys, the
+/// retention query), this process's hot variants and the delete queue.
+/// Borrowed from the [`AppState`](crate::AppState) a binary built
+/// ([`crate::AppState::deletion`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Deletion<'a> {
+    /// The database.
+    pub db: &'a Database,
+    /// The get function's hot variants in this process.
+    pub hot: &'a VariantCache,
+    /// The queue AvatarDeleteEvent goes to (`DELETE_QUEUE`).
+    pub delete_queue: &'a Queue,
+}
+
+impl Deletion<'_> {
+    /// Forgets `avatar`'s hot variants in this process, then sends its
+    /// AvatarDeleteEvent to the delete queue (errors are logged: see the
+    /// module documentation).
+    pub async fn announce(&self, avatar: &AvatarRow) {
+        self.hot.forget(avatar.id);
+        let mut keys = vec![avatar.s3_key.clone()];
+        match self.db.variants_of(avatar.id).await {
+            Ok(v) => keys.extend(v.into_iter().map(|r| r.s3_key)),
+            Err(e) => tracing::warn!(error = %e, "variant keys unknown; purge lists the prefixes"),
+        }
+        keys.sort();
+        keys.dedup();
+        let event = AvatarDeleteEvent::new(avatar.id, &avatar.user_id, keys);
+        if let Err(e) = self.delete_queue.send_json(&event).await {
+            tracing::error!(avatar_id = %avatar.id, error = %e,
+                "delete event not sent; the purge sweep will remove the objects");
+        } else {
+            tracing::info!(avatar_id = %avatar.id, message_id = %event.message_id, "avatar soft-deleted");
+        }
+    }
+
+    /// `KEEP_AVATARS_PER_USER`: soft-deletes `user`'s oldest visible
+    /// avatars beyond the newest `keep` (never the current one) and
+    /// announces each. Returns how many went; 0 when `keep` is 0 (keep
+    /// all).
+    ///
+    /// # Errors
+    /// [`DbError`] from the soft delete (retryable; nothing is announced
+    /// then).
+    pub async fn prune_beyond_keep(&self, user: &UserId, keep: u32) -> Result<usize, DbError> {
+        if keep == 0 {
+            return Ok(0);
+        }
+        let pruned = self.db.soft_delete_beyond(user, keep).await?;
+        for avatar in &pruned {
+            tracing::info!(avatar_id = %avatar.id, keep, "older than the newest kept; soft-deleting");
+            self.announce(avatar).await;
+        }
+        Ok(pruned.len())
+    }
+}
