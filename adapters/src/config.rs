@@ -421,18 +421,6 @@ impl Config {
             .min()
             .unwrap_or(1)
     }
-
-    /// The variants the thumbnail function renders for an original stored
-    /// as `format`: every configured size, in that format.
-    pub fn thumbnail_variants(
-        &self,
-        format: avatar_domain::ImageFormat,
-    ) -> Vec<avatar_domain::Variant> {
-        self.thumbnail_sizes
-            .iter()
-            .map(|size| avatar_domain::Variant::new(*size, format))
-            .collect()
-    }
 }
 
 /// Whether a JWKS may be fetched from `url`: https anywhere, plain http

@@ -26,6 +26,7 @@ pub use avatar_domain::messages::{
     parse_s3_notification, parse_upload_queue_message, MessageError, S3Notification,
     UploadQueueMessage,
 };
+use avatar_usecases::processing::ProcessError;
 use avatar_usecases::purge::PurgeError;
 use avatar_usecases::renditions::RenderError;
 
@@ -95,6 +96,8 @@ pub fn is_transient(error: &anyhow::Error) -> bool {
         if let Some(e) = cause.downcast_ref::<RenderError>() {
             e.is_transient()
         } else if let Some(e) = cause.downcast_ref::<PurgeError>() {
+            e.is_transient()
+        } else if let Some(e) = cause.downcast_ref::<ProcessError>() {
             e.is_transient()
         } else if let Some(e) = cause.downcast_ref::<DbError>() {
             e.is_transient()

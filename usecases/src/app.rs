@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::auth::Authenticator;
 use crate::backfill::Backfill;
 use crate::deletion::Deletion;
+use crate::processing::Processing;
 use crate::purge::{Purge, SweepSettings};
 use crate::renditions::Renderer;
 use crate::uploads::{UploadLimits, Uploads};
@@ -92,6 +93,21 @@ impl AppState {
                 per_minute: self.config.uploads_per_user_per_minute,
                 max_avatars: self.config.max_avatars_per_user,
             },
+        }
+    }
+
+    /// What processing an avatar after its file arrived takes, borrowed
+    /// from this state.
+    pub fn processing(&self) -> Processing<'_> {
+        Processing {
+            db: &self.db,
+            storage: &self.storage,
+            hot: &self.hot,
+            renderer: self.renderer(),
+            deletion: self.deletion(),
+            thumbnail_sizes: &self.config.thumbnail_sizes,
+            max_upload_bytes: self.config.max_upload_bytes,
+            keep_avatars_per_user: self.config.keep_avatars_per_user,
         }
     }
 

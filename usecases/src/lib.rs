@@ -7,6 +7,8 @@
 //!   multipart upload as a new avatar;
 //! * [`originals`]: ingest a file as an avatar's stored original;
 //! * [`renditions`]: render variants from it and store them;
+//! * [`processing`]: after a file arrived, accept a direct upload, render
+//!   the thumbnails, mark the avatar `ready`;
 //! * [`deletion`]: announce a soft delete, prune beyond the kept count;
 //! * [`purge`]: remove a deleted avatar for good, and the sweep that
 //!   finishes what lost events and crashes left;
@@ -22,6 +24,7 @@ pub mod auth;
 pub mod backfill;
 pub mod deletion;
 pub mod originals;
+pub mod processing;
 pub mod purge;
 pub mod renditions;
 pub mod uploads;
