@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use avatar_adapters::aws::AwsError;
 use avatar_adapters::db::DbError;
 use avatar_pipeline::ImageError;
+use avatar_usecases::deletion::DeleteError;
 use avatar_usecases::originals::IngestError;
 use avatar_usecases::renditions::RenderError;
 use avatar_usecases::uploads::{LimitError, UploadError};
@@ -334,6 +335,16 @@ impl From<RenderError> for ApiError {
     }
 }
 
+impl From<DeleteError> for ApiError {
+    fn from(e: DeleteError) -> Self {
+        match e {
+            DeleteError::NotOwner => Self::Forbidden,
+            DeleteError::NotFound => Self::AvatarNotFound,
+            DeleteError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<LimitError> for ApiError {
     fn from(e: LimitError) -> Self {
         match e {
@@ -381,5 +392,52 @@ mod tests {
         let (s, b) = ApiError::Internal("SELECT secret FROM s3://bucket/key".into()).parts();
         assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!b.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn every_use_case_error_has_its_contract_status() {
+        let status = |e: ApiError| e.parts().0;
+        let closed = || DbError::Unavailable(deadpool_postgres::PoolError::Closed);
+        let missing_bucket = || AwsError::new("storage", "get", false, "NoSuchBucket");
+        let cases = [
+            (
+                ApiError::from(LimitError::RateLimited {
+                    per_minute: 10,
+                    retry_after: 3,
+                }),
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            (
+                LimitError::TooManyAvatars { max_avatars: 5 }.into(),
+                StatusCode::CONFLICT,
+            ),
+            (
+                LimitError::Db(closed()).into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (DeleteError::NotOwner.into(), StatusCode::FORBIDDEN),
+            (DeleteError::NotFound.into(), StatusCode::NOT_FOUND),
+            (
+                UploadError::Ingest(IngestError::Refused(ImageError::UnsupportedFormat)).into(),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                UploadError::Storage(missing_bucket()).into(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (RenderError::Deleted.into(), StatusCode::NOT_FOUND),
+            (
+                RenderError::Db(closed()).into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                RenderError::Image(ImageError::Invalid("truncated".into())).into(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (error, expected) in cases {
+            let shown = format!("{error:?}");
+            assert_eq!(status(error), expected, "{shown}");
+        }
     }
 }

@@ -13,6 +13,20 @@ use avatar_adapters::db::{AvatarRow, Database, DbError};
 use avatar_adapters::queue::{AvatarDeleteEvent, Queue};
 use avatar_domain::UserId;
 
+/// Why an avatar was not deleted (contract, "Delete").
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteError {
+    /// The acting user does not own the avatar (403).
+    #[error("not the owner")]
+    NotOwner,
+    /// Unknown, deleted already, or no current avatar (404).
+    #[error("avatar not found")]
+    NotFound,
+    /// The database failed (retryable).
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
 /// What a soft delete's aftermath takes: the database (variant keys, the
 /// retention query), this process's hot variants and the delete queue.
 /// Borrowed from the [`AppState`](crate::AppState) a binary built
@@ -28,6 +42,51 @@ pub struct Deletion<'a> {
 }
 
 impl Deletion<'_> {
+    /// Soft-deletes `avatar` for `acting`, who must own it, then
+    /// [announces](Self::announce) it. Returns the deleted row.
+    ///
+    /// # Errors
+    /// [`DeleteError`]; `NotFound` when a concurrent delete came first.
+    pub async fn delete(
+        &self,
+        avatar: &AvatarRow,
+        acting: &UserId,
+    ) -> Result<AvatarRow, DeleteError> {
+        if &avatar.user_id != acting {
+            return Err(DeleteError::NotOwner);
+        }
+        let deleted = self
+            .db
+            .soft_delete(avatar.id, acting)
+            .await?
+            .ok_or(DeleteError::NotFound)?;
+        self.announce(&deleted).await;
+        Ok(deleted)
+    }
+
+    /// Soft-deletes `owner`'s current avatar for `acting`, who must be
+    /// `owner`, then [announces](Self::announce) it; the previous avatar
+    /// becomes current. Returns the deleted row.
+    ///
+    /// # Errors
+    /// [`DeleteError`]; `NotFound` when `owner` has no current avatar.
+    pub async fn delete_current(
+        &self,
+        owner: &UserId,
+        acting: &UserId,
+    ) -> Result<AvatarRow, DeleteError> {
+        if owner != acting {
+            return Err(DeleteError::NotOwner);
+        }
+        let deleted = self
+            .db
+            .soft_delete_current(owner)
+            .await?
+            .ok_or(DeleteError::NotFound)?;
+        self.announce(&deleted).await;
+        Ok(deleted)
+    }
+
     /// Forgets `avatar`'s hot variants in this process, then sends its
     /// AvatarDeleteEvent to the delete queue (errors are logged: see the
     /// module documentation).

@@ -37,16 +37,7 @@ pub async fn delete_avatar(
     user: ActingUser,
     VisibleAvatar(avatar): VisibleAvatar,
 ) -> Result<StatusCode, ApiError> {
-    let ActingUser(user) = user;
-    if avatar.user_id != user {
-        return Err(ApiError::Forbidden);
-    }
-    let deleted = state
-        .db
-        .soft_delete(avatar.id, &user)
-        .await?
-        .ok_or(ApiError::AvatarNotFound)?;
-    state.deletion().announce(&deleted).await;
+    state.deletion().delete(&avatar, &user.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -63,15 +54,7 @@ pub async fn delete_current_avatar(
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let owner = parse_user_id(&user_id)?;
-    if owner != user.0 {
-        return Err(ApiError::Forbidden);
-    }
-    let deleted = state
-        .db
-        .soft_delete_current(&owner)
-        .await?
-        .ok_or(ApiError::AvatarNotFound)?;
+    let deleted = state.deletion().delete_current(&owner, &user.0).await?;
     tracing::Span::current().record("avatar_id", tracing::field::display(deleted.id));
-    state.deletion().announce(&deleted).await;
     Ok(StatusCode::NO_CONTENT)
 }
