@@ -18,6 +18,7 @@ use image::metadata::Orientation;
 use image::{DynamicImage, RgbImage};
 
 use crate::crop::Crop;
+use crate::resample::resize_typed;
 
 /// Long side of the analysis image, pixels.
 pub const ANALYSIS_SIDE: u32 = 64;
@@ -103,13 +104,16 @@ fn analysis_image(decoded: &DynamicImage, orientation: Orientation) -> Option<Rg
         }
         other => (other.to_rgb8().into_raw().into(), fr::PixelType::U8x3),
     };
-    let src = fr::images::ImageRef::new(w, h, &raw, pixel).ok()?;
-    let mut dst = fr::images::Image::new(aw, ah, pixel);
     let options = fr::ResizeOptions::new()
         .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Box))
         .use_alpha(false);
-    fr::Resizer::new().resize(&src, &mut dst, &options).ok()?;
-    let raw = dst.into_vec();
+    let (from, to) = ((w, h), (aw, ah));
+    let raw = match pixel {
+        fr::PixelType::U8x4 => resize_typed::<fr::pixels::U8x4>(&raw, from, to, &options),
+        fr::PixelType::U8 => resize_typed::<fr::pixels::U8>(&raw, from, to, &options),
+        _ => resize_typed::<fr::pixels::U8x3>(&raw, from, to, &options),
+    }
+    .ok()?;
     let small = match pixel {
         fr::PixelType::U8x4 => {
             crate::color::flatten_on_white(&image::RgbaImage::from_raw(aw, ah, raw)?)

@@ -34,6 +34,7 @@ mod ffi_layout;
 mod heif;
 mod jpeg;
 mod jpegtran;
+mod resample;
 #[cfg(feature = "postgres")]
 pub mod sql;
 mod strip;
@@ -698,56 +699,49 @@ fn cover_crop(
         // Grey stays one channel until the encoder: a third of the
         // filtering, and no RGB copy of the whole decode per variant.
         DynamicImage::ImageLuma8(grey) => {
-            DynamicImage::ImageLuma8(resize_buffer(grey, fr::PixelType::U8, side, region)?)
+            DynamicImage::ImageLuma8(resize_buffer::<_, fr::pixels::U8>(grey, side, region)?)
         }
-        _ if src.color().has_alpha() => DynamicImage::ImageRgba8(resize_buffer(
-            &to_rgba8(src),
-            fr::PixelType::U8x4,
-            side,
-            region,
+        _ if src.color().has_alpha() => DynamicImage::ImageRgba8(resize_buffer::<
+            _,
+            fr::pixels::U8x4,
+        >(
+            &to_rgba8(src), side, region
         )?),
-        _ => DynamicImage::ImageRgb8(resize_buffer(
+        _ => DynamicImage::ImageRgb8(resize_buffer::<_, fr::pixels::U8x3>(
             &to_rgb8(src),
-            fr::PixelType::U8x3,
             side,
             region,
         )?),
     })
 }
 
-/// [`resize_square`] of an 8-bit image buffer whose pixels are `pixel`.
-fn resize_buffer<P: image::Pixel<Subpixel = u8>>(
+/// [`resize_square`] of an 8-bit image buffer whose pixels are `F` to
+/// `fast_image_resize`.
+fn resize_buffer<P: image::Pixel<Subpixel = u8>, F: fr::PixelTrait>(
     img: &image::ImageBuffer<P, Vec<u8>>,
-    pixel: fr::PixelType,
     side: u32,
     region: Option<(f64, f64, f64, f64)>,
 ) -> Result<image::ImageBuffer<P, Vec<u8>>, ImageError> {
-    let raw = resize_square(img.as_raw(), img.dimensions(), pixel, side, region)?;
+    let raw = resize_square::<F>(img.as_raw(), img.dimensions(), side, region)?;
     image::ImageBuffer::from_raw(side, side, raw)
         .ok_or_else(|| ImageError::Encode("resize buffer size".into()))
 }
 
-/// Resizes interleaved 8-bit pixels into a `side`×`side` square: `region`
-/// or the centre crop (`fast_image_resize`, SIMD; alpha premultiplied
-/// while filtering).
-fn resize_square(
+/// Resizes interleaved 8-bit pixels of type `F` into a `side`×`side`
+/// square: `region` or the centre crop (`fast_image_resize`, SIMD; alpha
+/// premultiplied while filtering).
+fn resize_square<F: fr::PixelTrait>(
     raw: &[u8],
     (width, height): (u32, u32),
-    pixel: fr::PixelType,
     side: u32,
     region: Option<(f64, f64, f64, f64)>,
 ) -> Result<Vec<u8>, ImageError> {
-    let err = |e: &dyn std::fmt::Display| ImageError::Encode(format!("resize: {e}"));
-    let src = fr::images::ImageRef::new(width, height, raw, pixel).map_err(|e| err(&e))?;
-    let mut dst = fr::images::Image::new(side, side, pixel);
     let options = match region {
         Some((left, top, w, h)) => fr::ResizeOptions::new().crop(left, top, w, h),
         None => fr::ResizeOptions::new().fit_into_destination(Some((0.5, 0.5))),
     };
-    fr::Resizer::new()
-        .resize(&src, &mut dst, &options)
-        .map_err(|e| err(&e))?;
-    Ok(dst.into_vec())
+    resample::resize_typed::<F>(raw, (width, height), (side, side), &options)
+        .map_err(|e| ImageError::Encode(format!("resize: {e}")))
 }
 
 fn to_rgb8(img: &DynamicImage) -> std::borrow::Cow<'_, RgbImage> {
