@@ -85,10 +85,15 @@ def without_inline_super(code):
     return "".join(out)
 
 
+def parent_of(module):
+    """The enclosing module's path ('' for a top-level module)."""
+    return module.rsplit("::", 1)[0] if "::" in module else ""
+
+
 def edges(mods):
     graph = {m: set() for m in mods}
     for m, code in mods.items():
-        parent = m.rsplit("::", 1)[0] if "::" in m else ""
+        parent = parent_of(m)
         for ref in re.findall(r"\bcrate::((?:[a-z_][a-z0-9_]*::)*[A-Za-z_][A-Za-z0-9_]*)", code):
             parts = ref.split("::")
             # the longest prefix that is a module; else the root's item
@@ -100,8 +105,7 @@ def edges(mods):
                 child = f"{parent}::{ref}" if parent else ref
                 graph[m].add(child if child in mods else parent)
         for child in mods:
-            head = child.rsplit("::", 1)[0] if "::" in child else ""
-            if child and head == m and re.search(
+            if child and parent_of(child) == m and re.search(
                     r"(?<![\w:])" + child.rsplit("::", 1)[-1] + r"::", code):
                 graph[m].add(child)
         graph[m].discard(m)

@@ -41,7 +41,6 @@ pub fn on_lambda() -> bool {
 
 /// What [`init`] installed.
 pub struct Telemetry {
-    process: Process,
     tracer: SdkTracerProvider,
     exporting: bool,
     prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
@@ -51,7 +50,7 @@ pub struct Telemetry {
 impl std::fmt::Debug for Telemetry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Telemetry")
-            .field("process", &self.process)
+            .field("process", &process())
             .field("exporting", &self.exporting)
             .field("prometheus", &self.prometheus.is_some())
             .field("emf", &self.emf.is_some())
@@ -129,7 +128,6 @@ pub fn init(process: Process) -> &'static Telemetry {
         };
         crate::metrics::describe();
         Telemetry {
-            process,
             tracer,
             exporting,
             prometheus,

@@ -100,9 +100,6 @@ impl AppState {
     /// from this state.
     pub fn processing(&self) -> Processing<'_> {
         Processing {
-            db: &self.db,
-            storage: &self.storage,
-            hot: &self.hot,
             renderer: self.renderer(),
             deletion: self.deletion(),
             thumbnail_sizes: &self.config.thumbnail_sizes,

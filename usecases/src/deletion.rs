@@ -55,13 +55,8 @@ impl Deletion<'_> {
         if &avatar.user_id != acting {
             return Err(DeleteError::NotOwner);
         }
-        let deleted = self
-            .db
-            .soft_delete(avatar.id, acting)
-            .await?
-            .ok_or(DeleteError::NotFound)?;
-        self.announce(&deleted).await;
-        Ok(deleted)
+        let deleted = self.db.soft_delete(avatar.id, acting).await?;
+        self.announced(deleted).await
     }
 
     /// Soft-deletes `owner`'s current avatar for `acting`, who must be
@@ -78,11 +73,14 @@ impl Deletion<'_> {
         if owner != acting {
             return Err(DeleteError::NotOwner);
         }
-        let deleted = self
-            .db
-            .soft_delete_current(owner)
-            .await?
-            .ok_or(DeleteError::NotFound)?;
+        let deleted = self.db.soft_delete_current(owner).await?;
+        self.announced(deleted).await
+    }
+
+    /// The row a soft delete returned, [announced](Self::announce);
+    /// `NotFound` when there was none.
+    async fn announced(&self, deleted: Option<AvatarRow>) -> Result<AvatarRow, DeleteError> {
+        let deleted = deleted.ok_or(DeleteError::NotFound)?;
         self.announce(&deleted).await;
         Ok(deleted)
     }

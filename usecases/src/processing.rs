@@ -13,7 +13,6 @@
 //! transient.
 
 use avatar_adapters::aws::AwsError;
-use avatar_adapters::cache::VariantCache;
 use avatar_adapters::db::{Database, DbError, VariantRow};
 use avatar_adapters::storage::Storage;
 use avatar_domain::keys::ObjectKey;
@@ -82,22 +81,18 @@ impl ProcessError {
     }
 }
 
-/// What processing takes: the database, the avatar bucket, the get
-/// function's hot variants (forgotten after a re-render), rendering,
-/// the aftermath of the retention rule's soft deletes, and the settings.
+/// What processing takes: rendering (with the database and the bucket),
+/// the aftermath of the retention rule's soft deletes (with the hot
+/// variants), and the settings.
 /// Borrowed from the [`AppState`](crate::AppState) a binary built
 /// ([`crate::AppState::processing`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Processing<'a> {
-    /// The database.
-    pub db: &'a Database,
-    /// The avatar bucket.
-    pub storage: &'a Storage,
-    /// This process's hot variants.
-    pub hot: &'a VariantCache,
-    /// Rendering variants (also what ingest takes: budget and limits).
+    /// Rendering variants: also the database, the avatar bucket, and what
+    /// ingest takes (the decode budget and the pixel limits).
     pub renderer: Renderer<'a>,
-    /// What follows the soft deletes of `KEEP_AVATARS_PER_USER`.
+    /// What follows the soft deletes of `KEEP_AVATARS_PER_USER`; also this
+    /// process's hot variants, forgotten after a re-render.
     pub deletion: Deletion<'a>,
     /// `THUMBNAIL_SIZES`.
     pub thumbnail_sizes: &'a [Size],
@@ -108,6 +103,14 @@ pub struct Processing<'a> {
 }
 
 impl Processing<'_> {
+    fn db(&self) -> &Database {
+        self.renderer.db
+    }
+
+    fn storage(&self) -> &Storage {
+        self.renderer.storage
+    }
+
     /// An AvatarProcessEvent: a direct upload whose file arrived is
     /// accepted; otherwise the thumbnails `render` names are rendered and
     /// the avatar marked `ready`. Nothing to do for a gone, deleted or
@@ -121,7 +124,7 @@ impl Processing<'_> {
         avatar_id: AvatarId,
         render: Render,
     ) -> Result<Processed, ProcessError> {
-        match self.db.avatar(avatar_id).await? {
+        match self.db().avatar(avatar_id).await? {
             Some(row) if row.deleted_at.is_none() && row.status == Status::Uploading => {
                 self.accept_direct_upload(&row.user_id, avatar_id).await
             }
@@ -158,16 +161,16 @@ impl Processing<'_> {
             avatar_id,
         }
         .render();
-        let row = self.db.avatar(avatar_id).await?;
+        let row = self.db().avatar(avatar_id).await?;
         let pending = row.as_ref().is_some_and(|a| {
             a.status == Status::Uploading && a.deleted_at.is_none() && &a.user_id == user_id
         });
         if !pending {
             tracing::info!("no pending direct upload for this object; removing it");
-            self.storage.delete_keys(&[incoming]).await?;
+            self.storage().delete_keys(&[incoming]).await?;
             return Ok(Processed::Done);
         }
-        let Some(bytes) = self.storage.get(&incoming).await? else {
+        let Some(bytes) = self.storage().get(&incoming).await? else {
             tracing::info!("incoming object already gone; nothing to do");
             return Ok(Processed::Done);
         };
@@ -190,19 +193,19 @@ impl Processing<'_> {
             Ok(original) => original,
             Err(reason) => {
                 tracing::warn!(reason = %reason, "direct upload refused; marking failed");
-                self.db
+                self.db()
                     .set_status(avatar_id, &[Status::Uploading], Status::Failed)
                     .await?;
-                self.storage.delete_keys(&[incoming]).await?;
+                self.storage().delete_keys(&[incoming]).await?;
                 // The client's file was refused: a settled outcome, not poison.
                 return Ok(Processed::Done);
             }
         };
         // Stored first: until the row says `processing`, the original's own
         // event finds an `uploading` row and leaves it to this function's retry.
-        original.store(self.storage).await?;
-        self.db.complete_upload(avatar_id, &original.row).await?;
-        self.storage.delete_keys(&[incoming]).await?;
+        original.store(self.storage()).await?;
+        self.db().complete_upload(avatar_id, &original.row).await?;
+        self.storage().delete_keys(&[incoming]).await?;
         let row = &original.row;
         tracing::info!(format = %row.variant.format, width = row.width, height = row.height, "direct upload accepted");
         // The original's own event may have come and gone while the row was
@@ -225,7 +228,7 @@ impl Processing<'_> {
         avatar_id: AvatarId,
         render: Render,
     ) -> Result<Processed, ProcessError> {
-        let Some(avatar) = self.db.avatar(avatar_id).await? else {
+        let Some(avatar) = self.db().avatar(avatar_id).await? else {
             tracing::info!("no row (purged); nothing to do");
             return Ok(Processed::Done);
         };
@@ -239,7 +242,7 @@ impl Processing<'_> {
             );
             return Ok(Processed::Done);
         }
-        let stored = self.db.variants_of(avatar_id).await?;
+        let stored = self.db().variants_of(avatar_id).await?;
         let mut wanted: Vec<_> = self
             .thumbnail_sizes
             .iter()
@@ -263,12 +266,12 @@ impl Processing<'_> {
                     if rerender {
                         // This process's hot copies are stale now; another
                         // instance's expire within cache::HELD_AT_MOST.
-                        self.hot.forget(avatar_id);
+                        self.deletion.hot.forget(avatar_id);
                     }
                 }
                 Err(e @ (RenderError::Image(_) | RenderError::OverBudget(_))) => {
                     tracing::warn!(error = %e, "original does not render; marking failed");
-                    self.db
+                    self.db()
                         .set_status(avatar_id, &[Status::Processing], Status::Failed)
                         .await?;
                     return Ok(Processed::Poison);
@@ -286,7 +289,7 @@ impl Processing<'_> {
             let known = stored.iter().chain(rendered.iter().map(|r| &r.row));
             self.placeholder(known, &rendered).await?
         };
-        let became_ready = self.db.set_ready(avatar_id, thumbhash.as_deref()).await?;
+        let became_ready = self.db().set_ready(avatar_id, thumbhash.as_deref()).await?;
         if became_ready {
             let elapsed = (chrono::Utc::now() - avatar.created_at)
                 .to_std()
@@ -294,7 +297,7 @@ impl Processing<'_> {
             avatar_telemetry::metrics::processed(elapsed);
         } else if let Some(hash) = &thumbhash {
             // Ready before placeholders existed, or re-rendered (a backfill).
-            self.db.set_thumbhash(avatar_id, hash).await?;
+            self.db().set_thumbhash(avatar_id, hash).await?;
         }
         // A new ready avatar may push the user's oldest past
         // KEEP_AVATARS_PER_USER (checked on every delivery: a retry after a
@@ -327,7 +330,7 @@ impl Processing<'_> {
         };
         let bytes = match rendered.iter().find(|r| r.row.variant == smallest.variant) {
             Some(r) => r.bytes.clone(),
-            None => match self.storage.get(&smallest.s3_key).await? {
+            None => match self.storage().get(&smallest.s3_key).await? {
                 Some(bytes) => bytes,
                 None => return Ok(None),
             },

@@ -147,7 +147,7 @@ impl Purge<'_> {
     ///
     /// # Errors
     /// [`PurgeError`].
-    pub async fn redrive_stuck(&self, report: &mut SweepReport) -> Result<(), PurgeError> {
+    async fn redrive_stuck(&self, report: &mut SweepReport) -> Result<(), PurgeError> {
         let settings = self.settings;
         for stuck in self
             .db
